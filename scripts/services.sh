@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Local services for development, tests, CI and the demo (SPEC §9):
+#   PostgreSQL on 127.0.0.1:5432 (role postgres / password postgres; databases crm, ferretdb)
+#   Redis      on 127.0.0.1:6379
+#   FerretDB   on 127.0.0.1:27017 (v1.24.2, PostgreSQL handler, built from the Go module proxy)
+#
+# Usage: scripts/services.sh up|down|status
+# `up` installs what is missing and starts what is not running; it is idempotent and
+# returns in about a second when everything already runs. All data lives in .data/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+DATA="${CRM_NOTES_DATA_DIR:-$ROOT/.data}"
+PG_PORT=5432
+REDIS_PORT=6379
+FERRET_PORT=27017
+FERRET_BIN="$ROOT/ferretdb/bin/ferretdb"
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_for() { # name, seconds, command...
+  local name=$1 secs=$2; shift 2
+  local i
+  for ((i = 0; i < secs * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  die "$name did not answer within ${secs}s (logs in $DATA)"
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+pg_bindir() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] && echo "$d"
+}
+
+pg_ok() { PGPASSWORD=postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1; }
+
+ensure_packages() {
+  local missing=()
+  [ -n "$(pg_bindir)" ] && command -v psql >/dev/null || missing+=(postgresql postgresql-client)
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server redis-tools)
+  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+}
+
+postgres_up() {
+  if pg_ok; then return 0; fi
+  if port_open "$PG_PORT"; then
+    die "port $PG_PORT is held by something that is not a PostgreSQL accepting postgres/postgres; stop it or free the port"
+  fi
+  local bin pgdata="$DATA/postgres"
+  bin=$(pg_bindir)
+  mkdir -p "$DATA"
+  if [ ! -s "$pgdata/PG_VERSION" ]; then
+    log "initialising PostgreSQL in $pgdata"
+    mkdir -p "$pgdata"
+    chown -R postgres:postgres "$pgdata"
+    local pw; pw=$(mktemp); echo postgres >"$pw"; chown postgres "$pw"
+    su postgres -s /bin/sh -c "'$bin/initdb' -D '$pgdata' -U postgres --pwfile='$pw' -A scram-sha-256 -E UTF8 --locale=C.UTF-8" >/dev/null
+    rm -f "$pw"
+    cat >>"$pgdata/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$pgdata'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 512MB
+max_connections = 200
+CONF
+  fi
+  log "starting PostgreSQL"
+  su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$pgdata' -l '$pgdata/server.log' -w -t 60 start" >/dev/null
+  wait_for PostgreSQL 60 pg_ok
+}
+
+postgres_databases() {
+  local db
+  for db in crm ferretdb; do
+    if [ "$(PGPASSWORD=postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -tAc "select 1 from pg_database where datname='$db'")" != 1 ]; then
+      PGPASSWORD=postgres psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qc "create database $db" >/dev/null
+    fi
+  done
+}
+
+redis_ok() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+redis_up() {
+  if redis_ok; then return 0; fi
+  port_open "$REDIS_PORT" && die "port $REDIS_PORT is held by something that is not Redis"
+  mkdir -p "$DATA/redis"
+  log "starting Redis"
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA/redis" --daemonize yes \
+    --logfile "$DATA/redis/redis.log" --pidfile "$DATA/redis/redis.pid" --save "" --appendonly no >/dev/null
+  wait_for Redis 30 redis_ok
+}
+
+ferret_ok() {
+  [ -x "$ROOT/.venv/bin/python" ] || { port_open "$FERRET_PORT"; return; }
+  "$ROOT/.venv/bin/python" - "$FERRET_PORT" <<'PY'
+import sys, pymongo
+c = pymongo.MongoClient(f"mongodb://127.0.0.1:{sys.argv[1]}/", serverSelectionTimeoutMS=800)
+c.admin.command("ping")
+PY
+}
+
+ferret_build() {
+  if [ -x "$FERRET_BIN" ]; then return 0; fi
+  command -v go >/dev/null || die "Go is needed to build FerretDB (ferretdb/); install Go 1.22+"
+  log "building FerretDB v1.24.2 (first time only, about a minute)"
+  (cd "$ROOT/ferretdb" && GOFLAGS=-mod=mod go build -o bin/ferretdb .)
+}
+
+ferret_up() {
+  if port_open "$FERRET_PORT"; then
+    ferret_ok && return 0
+    die "port $FERRET_PORT is held by something that does not speak the MongoDB protocol"
+  fi
+  ferret_build
+  mkdir -p "$DATA/ferretdb"
+  log "starting FerretDB"
+  nohup "$FERRET_BIN" -handler postgresql \
+    -postgresql-url "postgres://postgres:postgres@127.0.0.1:$PG_PORT/ferretdb" \
+    -listen-addr "127.0.0.1:$FERRET_PORT" >"$DATA/ferretdb/ferretdb.log" 2>&1 &
+  echo $! >"$DATA/ferretdb/ferretdb.pid"
+  wait_for FerretDB 60 port_open "$FERRET_PORT"
+}
+
+up() {
+  ensure_packages
+  postgres_up
+  postgres_databases
+  redis_up
+  ferret_up
+  log "up: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, FerretDB 127.0.0.1:$FERRET_PORT"
+}
+
+down() {
+  if [ -f "$DATA/ferretdb/ferretdb.pid" ]; then
+    kill "$(cat "$DATA/ferretdb/ferretdb.pid")" 2>/dev/null || true
+    rm -f "$DATA/ferretdb/ferretdb.pid"
+  fi
+  if [ -f "$DATA/redis/redis.pid" ]; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  local bin; bin=$(pg_bindir || true)
+  if [ -n "$bin" ] && [ -f "$DATA/postgres/postmaster.pid" ]; then
+    su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$DATA/postgres' -m fast -w stop" >/dev/null || true
+  fi
+  log "down"
+}
+
+status() {
+  local rc=0
+  if pg_ok; then echo "postgresql: up (127.0.0.1:$PG_PORT)"; else echo "postgresql: down"; rc=1; fi
+  if command -v redis-cli >/dev/null && redis_ok; then echo "redis: up (127.0.0.1:$REDIS_PORT)"; else echo "redis: down"; rc=1; fi
+  if port_open "$FERRET_PORT" && ferret_ok; then echo "ferretdb: up (127.0.0.1:$FERRET_PORT)"; else echo "ferretdb: down"; rc=1; fi
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

@@ -49,9 +49,12 @@ class Settings(BaseSettings):
     @field_validator("crm_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-        ZoneInfo(value)  # raises on an unknown IANA name
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"CRM_TIMEZONE {value!r} is not an IANA time zone name") from exc
         return value
 
     @field_validator("attachment_url_rewrite")

@@ -11,9 +11,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="${CRM_NOTES_DATA_DIR:-$ROOT/.data}"
-PG_PORT=5432
-REDIS_PORT=6379
-FERRET_PORT=27017
+PG_PORT="${SERVICES_PG_PORT:-5432}"
+REDIS_PORT="${SERVICES_REDIS_PORT:-6379}"
+FERRET_PORT="${SERVICES_FERRET_PORT:-27017}"
 FERRET_BIN="$ROOT/ferretdb/bin/ferretdb"
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -57,20 +57,37 @@ ensure_packages() {
   if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 }
 
+# PostgreSQL refuses to run as root, and the postgres user may not be able to reach a
+# checkout under a private folder (a CI clone in a mode-700 temp dir): then the cluster
+# lives under /var/lib/postgresql and .data/postgres is a link to it.
+pg_datadir() {
+  if [ -L "$DATA/postgres" ] || { [ ! -e "$DATA/postgres" ] && ! su postgres -s /bin/sh -c "test -w '$DATA'" 2>/dev/null; }; then
+    if [ ! -e "$DATA/postgres" ]; then
+      local alt="/var/lib/postgresql/crm-notes-migration-$(printf '%s' "$ROOT" | cksum | cut -d' ' -f1)"
+      mkdir -p "$alt"; chown postgres:postgres "$alt"; chmod 700 "$alt"
+      ln -s "$alt" "$DATA/postgres"
+    fi
+    readlink -f "$DATA/postgres"
+  else
+    echo "$DATA/postgres"
+  fi
+}
+
 postgres_up() {
   if pg_ok; then return 0; fi
   if port_open "$PG_PORT"; then
     die "port $PG_PORT is held by something that is not a PostgreSQL accepting postgres/postgres; stop it or free the port"
   fi
-  local bin pgdata="$DATA/postgres"
+  local bin pgdata
   bin=$(pg_bindir)
   mkdir -p "$DATA"
+  pgdata=$(pg_datadir)
   if [ ! -s "$pgdata/PG_VERSION" ]; then
     log "initialising PostgreSQL in $pgdata"
     mkdir -p "$pgdata"
-    chown -R postgres:postgres "$pgdata"
+    chown postgres:postgres "$pgdata"; chmod 700 "$pgdata"
     local pw; pw=$(mktemp); echo postgres >"$pw"; chown postgres "$pw"
-    su postgres -s /bin/sh -c "'$bin/initdb' -D '$pgdata' -U postgres --pwfile='$pw' -A scram-sha-256 -E UTF8 --locale=C.UTF-8" >/dev/null
+    su postgres -s /bin/sh -c "cd / && '$bin/initdb' -D '$pgdata' -U postgres --pwfile='$pw' -A scram-sha-256 -E UTF8 --locale=C.UTF-8" >/dev/null
     rm -f "$pw"
     cat >>"$pgdata/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
@@ -84,7 +101,7 @@ max_connections = 200
 CONF
   fi
   log "starting PostgreSQL"
-  su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$pgdata' -l '$pgdata/server.log' -w -t 60 start" >/dev/null
+  su postgres -s /bin/sh -c "cd / && '$bin/pg_ctl' -D '$pgdata' -l '$pgdata/server.log' -w -t 60 start" >/dev/null
   wait_for PostgreSQL 60 pg_ok
 }
 
@@ -159,7 +176,7 @@ down() {
   fi
   local bin; bin=$(pg_bindir || true)
   if [ -n "$bin" ] && [ -f "$DATA/postgres/postmaster.pid" ]; then
-    su postgres -s /bin/sh -c "'$bin/pg_ctl' -D '$DATA/postgres' -m fast -w stop" >/dev/null || true
+    su postgres -s /bin/sh -c "cd / && '$bin/pg_ctl' -D '$(readlink -f "$DATA/postgres")' -m fast -w stop" >/dev/null || true
   fi
   log "down"
 }

@@ -1,0 +1,177 @@
+"""HTTP client of the CDP migrate and count endpoints (SPEC §4), with bounded retries.
+
+Connection errors and 5xx are retried with exponential backoff and full jitter; a 429 is
+retried after its `Retry-After`. Other 4xx answers are final. After the bound a
+`MigrationApiError` says what happened last.
+"""
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import httpx
+
+BATCHES_PATH = "/v1/migrations/crm-notes/batches"
+COUNTS_PATH = "/v1/migrations/crm-notes/counts"
+#: Attempts for connection errors and 5xx before giving up.
+DEFAULT_MAX_ATTEMPTS = 8
+#: First backoff delay in seconds; doubles per attempt up to DEFAULT_BACKOFF_CAP_S.
+DEFAULT_BACKOFF_BASE_S = 0.5
+DEFAULT_BACKOFF_CAP_S = 30.0
+#: Longest total time spent waiting on 429 answers for one request.
+DEFAULT_MAX_THROTTLE_WAIT_S = 900.0
+#: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
+DEFAULT_POLL_INTERVAL_S = 1.0
+#: Above this many cids still pending, one all-cids counts request is cheaper than one per cid.
+ALL_CIDS_POLL_THRESHOLD = 16
+
+
+class MigrationApiError(RuntimeError):
+    """The API refused a request for good, or stayed unreachable past the retry bound."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _retry_after_seconds(value: str | None, default: float) -> float:
+    if not value:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else default
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("error") or body)[:300]
+    return str(body)[:300]
+
+
+class MigrationApiClient:
+    """The extractor's view of the CDP API: `post_batch`, `counts`, `wait_drained`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout_s: float = 60.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
+        backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+        max_throttle_wait_s: float = DEFAULT_MAX_THROTTLE_WAIT_S,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+        self._max_attempts = max_attempts
+        self._backoff_base_s = backoff_base_s
+        self._backoff_cap_s = backoff_cap_s
+        self._max_throttle_wait_s = max_throttle_wait_s
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "MigrationApiClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _backoff(self, attempt: int) -> float:
+        return random.uniform(0, min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1)))
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        throttled_s = 0.0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                attempt += 1
+                if attempt >= self._max_attempts:
+                    raise MigrationApiError(
+                        f"{method} {path}: API unreachable after {attempt} attempts ({exc.__class__.__name__}: {exc})"
+                    ) from exc
+                self._sleep(self._backoff(attempt))
+                continue
+            if response.status_code == 429:
+                wait = _retry_after_seconds(response.headers.get("Retry-After"), self._backoff(attempt + 1))
+                throttled_s += wait
+                if throttled_s > self._max_throttle_wait_s:
+                    raise MigrationApiError(
+                        f"{method} {path}: still throttled (429) after {throttled_s:.0f}s of waiting", 429
+                    )
+                self._sleep(wait)
+                continue
+            if response.status_code >= 500:
+                attempt += 1
+                if attempt >= self._max_attempts:
+                    raise MigrationApiError(
+                        f"{method} {path}: HTTP {response.status_code} after {attempt} attempts: {_detail(response)}",
+                        response.status_code,
+                    )
+                self._sleep(self._backoff(attempt))
+                continue
+            if response.status_code >= 400:
+                raise MigrationApiError(
+                    f"{method} {path}: HTTP {response.status_code}: {_detail(response)}", response.status_code
+                )
+            return response
+
+    def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """POST one SPEC §4 batch; returns the 202 answer `{batch_id, accepted, rejected}`."""
+        return self._request("POST", BATCHES_PATH, json=batch).json()
+
+    def counts(self, cid: int | None = None) -> dict[str, Any]:
+        """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None."""
+        params = {"cid": cid} if cid is not None else None
+        return self._request("GET", COUNTS_PATH, params=params).json()
+
+    def wait_drained(
+        self,
+        cids: Iterable[int],
+        timeout_s: float,
+        on_progress: Callable[[dict[int, dict[str, Any]]], None] | None = None,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+    ) -> dict[int, dict[str, Any]]:
+        """Poll the counts until `pending == 0` for every cid; returns the last counts per cid.
+
+        Only cids still pending are polled again (the count scans one cid's documents);
+        when many are pending, one all-cids request replaces the per-cid ones.
+        Raises `TimeoutError` (with the last counts in `args[1]`) after `timeout_s`.
+        """
+        latest: dict[int, dict[str, Any]] = {}
+        waiting = set(cids)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if len(waiting) > ALL_CIDS_POLL_THRESHOLD:
+                answered = {int(c["cid"]): c for c in self.counts().get("cids", [])}
+                for cid in waiting - answered.keys():
+                    answered[cid] = self.counts(cid)
+                latest.update({cid: answered[cid] for cid in waiting})
+            else:
+                latest.update({cid: self.counts(cid) for cid in waiting})
+            waiting = {cid for cid in waiting if latest[cid].get("pending", 0) > 0}
+            if on_progress is not None:
+                on_progress(latest)
+            if not waiting:
+                return latest
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(waiting)} cid(s) still pending after {timeout_s:.0f}s", latest)
+            self._sleep(poll_interval_s)

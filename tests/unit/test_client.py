@@ -1,0 +1,156 @@
+"""MigrationApiClient against a tiny local HTTP server that scripts its answers."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from crm_notes_migration.client import MigrationApiClient, MigrationApiError
+
+
+class ScriptedServer:
+    """Answers each request with the next scripted (status, headers, body); records requests."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.requests: list[tuple[str, str, dict, bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.requests.append((self.command, self.path, dict(self.headers), body))
+                status, headers, payload = outer.script.pop(0) if outer.script else (500, {}, {"detail": "empty"})
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+def make_client(url, sleeps, **kw):
+    return MigrationApiClient(url, "tok", sleep=sleeps.append, **kw)
+
+
+BATCH = {"contract_version": 1, "cid": 1, "batch_id": "b1", "notes": []}
+OK = (202, {}, {"batch_id": "b1", "accepted": 0, "rejected": []})
+
+
+def test_post_batch_retries_5xx_then_succeeds_with_bearer_token(sleeps):
+    server = ScriptedServer([(503, {}, {"detail": "down"}), (500, {}, {}), OK])
+    try:
+        answer = make_client(server.url, sleeps).post_batch(BATCH)
+    finally:
+        server.close()
+    assert answer["batch_id"] == "b1"
+    assert len(server.requests) == 3
+    assert all(r[2]["Authorization"] == "Bearer tok" for r in server.requests)
+    assert json.loads(server.requests[-1][3]) == BATCH
+    assert len(sleeps) == 2 and all(0 <= s <= 1.0 for s in sleeps)
+
+
+def test_429_waits_for_retry_after(sleeps):
+    server = ScriptedServer([(429, {"Retry-After": "7"}, {"detail": "busy"}), OK])
+    try:
+        make_client(server.url, sleeps).post_batch(BATCH)
+    finally:
+        server.close()
+    assert sleeps == [7.0]
+    assert len(server.requests) == 2
+
+
+def test_429_gives_up_after_bound(sleeps):
+    server = ScriptedServer([(429, {"Retry-After": "5"}, {})] * 5)
+    try:
+        with pytest.raises(MigrationApiError, match="429") as info:
+            make_client(server.url, sleeps, max_throttle_wait_s=12).post_batch(BATCH)
+    finally:
+        server.close()
+    assert info.value.status == 429
+    assert sleeps == [5.0, 5.0]
+
+
+def test_4xx_is_final_with_detail(sleeps):
+    server = ScriptedServer([(409, {}, {"detail": "batch_id reused with another body"})])
+    try:
+        with pytest.raises(MigrationApiError, match="reused with another body") as info:
+            make_client(server.url, sleeps).post_batch(BATCH)
+    finally:
+        server.close()
+    assert info.value.status == 409
+    assert len(server.requests) == 1 and sleeps == []
+
+
+def test_5xx_gives_up_after_max_attempts(sleeps):
+    server = ScriptedServer([(502, {}, {"detail": "bad gateway"})] * 10)
+    try:
+        with pytest.raises(MigrationApiError, match="after 3 attempts"):
+            make_client(server.url, sleeps, max_attempts=3).post_batch(BATCH)
+    finally:
+        server.close()
+    assert len(server.requests) == 3
+    # exponential: the cap of each jittered delay doubles
+    assert sleeps[0] <= 0.5 and sleeps[1] <= 1.0
+
+
+def test_unreachable_api_gives_clear_error(sleeps):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(MigrationApiError, match="unreachable after 4 attempts"):
+        make_client(f"http://127.0.0.1:{port}", sleeps, max_attempts=4).post_batch(BATCH)
+    assert len(sleeps) == 3
+
+
+def test_wait_drained_polls_only_pending_cids(sleeps):
+    server = ScriptedServer([
+        (200, {}, {"cid": 1, "migrated": 1, "parked": {}, "pending": 2}),
+        (200, {}, {"cid": 2, "migrated": 3, "parked": {}, "pending": 0}),
+        (200, {}, {"cid": 1, "migrated": 3, "parked": {"contact_not_found": 0}, "pending": 0}),
+    ])
+    try:
+        final = make_client(server.url, sleeps).wait_drained([1, 2], timeout_s=30, poll_interval_s=0.25)
+    finally:
+        server.close()
+    assert final[1]["migrated"] == 3 and final[2]["migrated"] == 3
+    paths = [r[1] for r in server.requests]
+    assert paths == [
+        "/v1/migrations/crm-notes/counts?cid=1",
+        "/v1/migrations/crm-notes/counts?cid=2",
+        "/v1/migrations/crm-notes/counts?cid=1",
+    ]
+    assert sleeps == [0.25]
+
+
+def test_wait_drained_times_out(sleeps):
+    server = ScriptedServer([(200, {}, {"cid": 1, "migrated": 0, "parked": {}, "pending": 1})] * 3)
+    try:
+        with pytest.raises(TimeoutError):
+            make_client(server.url, sleeps).wait_drained([1], timeout_s=0)
+    finally:
+        server.close()

@@ -1,0 +1,137 @@
+"""SPEC §5 content rules: the HTML allowlist, control characters, visible text.
+
+The sanitiser is nh3 (ammonia, html5ever) with one prebuilt `Cleaner`. It keeps the legacy
+editor's (Quill) formatting and `ql-*` classes, tables, links and images; it removes code
+elements with their content, `on*` attributes (nothing outside the allowlist survives),
+`javascript:`/`vbscript:` URLs and every `data:` URL that is not a raster image in `img src`.
+Callers do their own DOM edits first and sanitise last, so what is stored is always what
+html5ever serialised (no mutation-XSS through a later edit).
+"""
+from __future__ import annotations
+
+import re
+
+import nh3
+from selectolax.lexbor import LexborHTMLParser
+
+#: Elements whose content is code (or fallback of code): removed with everything inside.
+CODE_TAGS = frozenset({
+    "script", "style", "iframe", "object", "embed", "applet", "template", "noscript",
+    "noembed", "noframes", "xmp", "svg", "math", "frameset", "frame",
+})
+
+#: Elements kept (others are unwrapped: their text stays, the tag goes).
+ALLOWED_TAGS = frozenset({
+    "p", "br", "span", "div", "b", "strong", "i", "em", "u", "s", "strike", "del", "ins",
+    "sub", "sup", "small", "mark", "code", "pre", "kbd", "samp", "blockquote", "q", "cite",
+    "abbr", "h1", "h2", "h3", "h4", "h5", "h6", "ol", "ul", "li", "dl", "dt", "dd", "a",
+    "img", "hr", "table", "thead", "tbody", "tfoot", "tr", "td", "th", "caption",
+    "colgroup", "col", "figure", "figcaption",
+})
+
+_GENERIC_ATTRIBUTES = {"class", "style", "dir", "lang", "title"}
+ALLOWED_ATTRIBUTES = {
+    "*": _GENERIC_ATTRIBUTES,
+    "a": {"href", "data-mention", "data-user-id"},
+    "img": {"src", "alt", "width", "height"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan", "scope"},
+    "col": {"span", "width"},
+    "colgroup": {"span"},
+    "ol": {"start", "type"},
+    "li": {"data-list"},
+}
+
+#: `style` properties kept (Quill writes colours and alignment inline).
+ALLOWED_STYLE_PROPERTIES = frozenset({
+    "color", "background-color", "text-align", "text-decoration", "font-weight", "font-style",
+})
+
+#: URL schemes kept in href/src; `data:` is narrowed further in `_attribute_filter`.
+URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "mention", "data"})
+
+LINK_REL = "noopener noreferrer nofollow"
+
+_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+_IMAGE_DATA_URL = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp|avif)[;,]", re.I)
+_BAD_URL = re.compile(r"^\s*(?:javascript|vbscript|livescript)\s*:", re.I)
+_BAD_STYLE = re.compile(r"expression|url\s*\(|\\|javascript|vbscript|@import|behavio|binding", re.I)
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_WHITESPACE = re.compile(r"\s+")
+#: nh3 gives every <a> the link rel; the canonical mention (SPEC §5) carries none.
+_MENTION_REL = re.compile(
+    r'(<a class="mention" data-mention="" data-user-id="([0-9a-f]{24})" '
+    r'href="mention://user/\2") rel="' + LINK_REL + '">'
+)
+
+
+def _keep_classes(tag: str, value: str) -> str | None:
+    kept = [c for c in value.split() if c.startswith("ql-") or (c == "mention" and tag == "a")]
+    return " ".join(kept) if kept else None
+
+
+def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "class":
+        return _keep_classes(tag, value)
+    if attribute in _URL_ATTRIBUTES:
+        stripped = value.strip()
+        if _BAD_URL.match(stripped):
+            return None
+        if stripped[:5].lower() == "data:":
+            return value if tag == "img" and attribute == "src" and _IMAGE_DATA_URL.match(stripped) else None
+        return value
+    if attribute == "style":
+        return None if _BAD_STYLE.search(value) else value
+    return value
+
+
+_CLEANER = nh3.Cleaner(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(CODE_TAGS),
+    attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    attribute_filter=_attribute_filter,
+    strip_comments=True,
+    link_rel=LINK_REL,
+    url_schemes=set(URL_SCHEMES),
+    filter_style_properties=set(ALLOWED_STYLE_PROPERTIES),
+)
+
+
+def drop_control_chars(text: str) -> str:
+    """Remove control characters (C0, DEL, C1) except tab, LF and CR."""
+    return _CONTROL_CHARS.sub("", text)
+
+
+def sanitize_html(html: str | None) -> str:
+    """The SPEC §5 sanitiser: allowlisted HTML, control characters dropped, None → "".
+
+    Idempotent: `sanitize_html(sanitize_html(x)) == sanitize_html(x)`. Links carry
+    `rel="noopener noreferrer nofollow"`, except canonical mention anchors, which keep the
+    exact SPEC §5 form.
+    """
+    if not html:
+        return ""
+    cleaned = _CLEANER.clean(drop_control_chars(html))
+    cleaned = drop_control_chars(cleaned)  # numeric entities can decode to control characters
+    if 'class="mention"' in cleaned:
+        cleaned = _MENTION_REL.sub(r"\1>", cleaned)
+    return cleaned
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees: text nodes outside code elements, whitespace collapsed.
+
+    Parsed as an HTML fragment (context `div`, as the sanitiser does); the content of
+    `CODE_TAGS` does not count, and runs of whitespace count as one space.
+    """
+    if not html:
+        return ""
+    tree = LexborHTMLParser(drop_control_chars(html), is_fragment=True)
+    if tree.root is None:
+        return ""
+    for node in tree.css(_CODE_SELECTOR):
+        node.decompose()
+    return _WHITESPACE.sub(" ", tree.text(deep=True)).strip()
+
+
+_CODE_SELECTOR = ",".join(sorted(CODE_TAGS))

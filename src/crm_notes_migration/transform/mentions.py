@@ -1,0 +1,139 @@
+"""SPEC §5 mentions: the three input forms to the one canonical anchor.
+
+Accepted forms:
+- legacy span: `<span class="mention" data-id="<crm_users.id>" data-value="Name">…@Name…</span>`,
+  resolved through the note's `mentioned_users` (crm id → email) to the CDP user with that
+  normalised email in the cid;
+- web form: any element with `data-mention` and `data-user-id="<CDP user hex>"`;
+- bare mobile form: `<a href="mention://user/<CDP user hex>">`.
+
+Each becomes `<a class="mention" data-mention="" data-user-id="<hex>"
+href="mention://user/<hex>">@Name</a>`, Name being the name shown in the source; an
+unresolved one becomes the plain text `@Name`. The DOM work is done with selectolax (lexbor)
+and only when the content can hold a mention at all; the caller sanitises afterwards.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from bson import ObjectId
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from .identity import normalise_email
+from .types import CdpUser, Resolution
+
+#: Cheap pre-check: without it no mention can be present (numeric entities could spell one).
+_MAY_HOLD_MENTION = re.compile(r"mention|&#", re.I)
+_SELECTOR = 'span.mention[data-id], [data-mention], a[href^="mention:" i]'
+_LEGACY_SELECTOR = "span.mention[data-id]"
+_MOBILE_HREF = re.compile(r"^\s*mention://user/([0-9a-fA-F]{24})\s*$", re.I)
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+_CRM_ID = re.compile(r"^\s*(\d{1,19})\s*$")
+
+
+def may_hold_mention(html: str) -> bool:
+    """True when `html` could contain a mention in any accepted form."""
+    return _MAY_HOLD_MENTION.search(html) is not None
+
+
+def legacy_mention_user_ids(html: str | None) -> list[int]:
+    """crm_users ids of the legacy mention spans, in document order, without duplicates."""
+    if not html or not may_hold_mention(html):
+        return []
+    tree = LexborHTMLParser(html, is_fragment=True)
+    seen: dict[int, None] = {}
+    for node in tree.css(_LEGACY_SELECTOR):
+        match = _CRM_ID.match(node.attributes.get("data-id") or "")
+        if match:
+            seen.setdefault(int(match.group(1)), None)
+    return list(seen)
+
+
+def _shown_name(node: LexborNode) -> str:
+    text = (node.text(deep=True) or "").strip()
+    if text.startswith("@"):
+        text = text[1:].strip()
+    if not text:
+        text = (node.attributes.get("data-value") or "").strip()
+    return text
+
+
+def _target_user(
+    node: LexborNode, crm_emails: Mapping[int, str | None], resolution: Resolution
+) -> CdpUser | None:
+    attrs = node.attributes
+    if "data-mention" in attrs or "data-user-id" in attrs:
+        hex_id = (attrs.get("data-user-id") or "").strip()
+        if not _HEX_ID.match(hex_id):
+            match = _MOBILE_HREF.match(attrs.get("href") or "")
+            hex_id = match.group(1) if match else ""
+        return resolution.users_by_id.get(hex_id.lower()) if hex_id else None
+    if node.tag == "a":
+        match = _MOBILE_HREF.match(attrs.get("href") or "")
+        return resolution.users_by_id.get(match.group(1).lower()) if match else None
+    match = _CRM_ID.match(attrs.get("data-id") or "")
+    if not match:
+        return None
+    email = normalise_email(crm_emails.get(int(match.group(1))))
+    return resolution.users_by_email.get(email) if email else None
+
+
+def _canonical_anchor(tree: LexborHTMLParser, user_id: ObjectId, name: str) -> LexborNode:
+    hex_id = str(user_id)
+    anchor = tree.create_node("a")
+    anchor.attrs["class"] = "mention"
+    anchor.attrs["data-mention"] = ""
+    anchor.attrs["data-user-id"] = hex_id
+    anchor.attrs["href"] = f"mention://user/{hex_id}"
+    anchor.insert_child(f"@{name}")
+    return anchor
+
+
+def _inside(node: LexborNode, done: set[int]) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if parent.mem_id in done:
+            return True
+        parent = parent.parent
+    return False
+
+
+def normalise_mentions(
+    html: str, crm_emails: Mapping[int, str | None], resolution: Resolution
+) -> tuple[str, list[dict[str, Any]], int]:
+    """Rewrite every mention of `html` to the canonical form (or `@Name` text when unresolved).
+
+    crm_emails: crm_users.id → email, from the note's `mentioned_users`.
+    Returns (html, mentions, unresolved count); mentions are `{user_id: ObjectId, name:
+    CDP user name}` in document order without duplicates. The output is not sanitised yet.
+    Idempotent on its own output (canonical anchors are resolved through `users_by_id`).
+    """
+    if not html or not may_hold_mention(html):
+        return html, [], 0
+    tree = LexborHTMLParser(html, is_fragment=True)
+    nodes = tree.css(_SELECTOR)
+    if not nodes:
+        return html, [], 0
+    mentions: dict[ObjectId, dict[str, Any]] = {}
+    done: set[int] = set()
+    unresolved = 0
+    for node in nodes:
+        if _inside(node, done):
+            continue
+        done.add(node.mem_id)
+        name = _shown_name(node)
+        user = _target_user(node, crm_emails, resolution)
+        if user is None:
+            unresolved += 1
+            node.replace_with(f"@{name}")
+            continue
+        mentions.setdefault(user.id, {"user_id": user.id, "name": user.name})
+        node.replace_with(_canonical_anchor(tree, user.id, name), move=True)
+    return tree.html or "", list(mentions.values()), unresolved
+
+
+def crm_emails_of(mentioned_users: Sequence[Any]) -> dict[int, str | None]:
+    """crm_user_id → email of a contract note's `mentioned_users`."""
+    return {ref.crm_user_id: ref.email for ref in mentioned_users}

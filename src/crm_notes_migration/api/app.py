@@ -1,0 +1,175 @@
+"""The CDP side's HTTP API (SPEC §4): translate HTTP into the intake and count use cases."""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+import pymongo.errors
+import redis
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..cdp.batches import BatchLedger
+from ..cdp.counts import counts
+from ..cdp.mongo import ensure_indexes, open_database
+from ..cdp.store import MongoNoteStore
+from ..contract import BatchAccepted, BatchEnvelope
+from ..queue.broker import BatchQueue, build_broker
+from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str = "", headers: dict[str, str] | None = None):
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
+
+
+def _json_error(status: int, error: str, detail: Any = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError):
+        return _json_error(exc.status, exc.error, exc.detail, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException):
+        return _json_error(exc.status_code, "http_error", exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return _json_error(422, "invalid_request", errors)
+
+    @app.exception_handler(pymongo.errors.PyMongoError)
+    @app.exception_handler(redis.exceptions.RedisError)
+    async def _unavailable(_: Request, exc: Exception):
+        log.warning("backing service unavailable: %s", exc)
+        return _json_error(503, "unavailable", "a backing service is unavailable; retry later",
+                           {"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception):
+        log.exception("unhandled error")
+        return _json_error(500, "internal_error", "internal error")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "payload_too_large", f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI:
+    """The FastAPI application; connects lazily (pymongo/redis clients), creates indexes."""
+    if not settings.migration_api_token:
+        raise RuntimeError("MIGRATION_API_TOKEN is not set: the API refuses to start without one")
+    token = settings.migration_api_token.encode("utf-8")
+    db = db if db is not None else open_database(settings)
+    queue = queue or BatchQueue(build_broker(settings))
+    intake = BatchIntake(BatchLedger(db), MongoNoteStore(db), queue, settings.queue_high_water_notes)
+    registry = CollectorRegistry()
+    batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
+    notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
+
+    app = FastAPI(title="CRM notes migration: CDP side", version="1")
+    _install_error_handlers(app)
+    bearer = HTTPBearer(auto_error=False)
+
+    def authorised(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        given = (creds.credentials if creds else "").encode("utf-8")
+        if not creds or not hmac.compare_digest(given, token):
+            raise ApiError(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+
+    @app.on_event("startup")
+    def _indexes() -> None:
+        try:
+            ensure_indexes(db)
+        except pymongo.errors.PyMongoError as exc:  # readyz reports it; the worker creates them too
+            log.warning("could not create indexes at start: %s", exc)
+
+    body_schema = {"required": True, "content": {"application/json": {"schema": BatchEnvelope.model_json_schema()}}}
+
+    @app.post(
+        "/v1/migrations/crm-notes/batches",
+        status_code=202,
+        response_model=BatchAccepted,
+        dependencies=[Depends(authorised)],
+        openapi_extra={"requestBody": body_schema},
+        responses={401: {}, 409: {}, 413: {}, 422: {}, 429: {}, 503: {}},
+    )
+    async def post_batch(request: Request):
+        """Accept a batch of notes (contract version 1); idempotent on `batch_id`."""
+        raw = await _read_body(request, settings.max_batch_body_bytes)
+        try:
+            payload = json.loads(raw)
+            envelope = BatchEnvelope.model_validate(payload)
+        except (ValueError, ValidationError) as exc:
+            raise ApiError(422, "not_a_batch", str(exc).splitlines()[0][:300])
+        if not INT64_MIN <= envelope.cid <= INT64_MAX:
+            raise ApiError(422, "not_a_batch", "cid: out of the 64-bit range")
+        if len(envelope.notes) > settings.max_batch_notes:
+            raise ApiError(413, "too_many_notes", f"over {settings.max_batch_notes} notes")
+        try:
+            outcome = await run_in_threadpool(intake.receive, payload, envelope)
+        except Conflict:
+            batches_total.labels("conflict").inc()
+            raise ApiError(409, "batch_id_conflict", "this batch_id was sent before with a different body")
+        except Overloaded:
+            batches_total.labels("throttled").inc()
+            raise ApiError(429, "queue_full", "the queue is over its high-water mark",
+                           {"Retry-After": str(RETRY_AFTER_S)})
+        batches_total.labels("replayed" if outcome.replay else "accepted").inc()
+        if not outcome.replay:
+            notes_total.labels("accepted").inc(outcome.response["accepted"])
+            notes_total.labels("rejected").inc(len(outcome.response["rejected"]))
+        return JSONResponse(outcome.response, status_code=202)
+
+    @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
+    def get_counts(cid: int | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):
+        """Migrated, parked by reason and pending notes, of one cid or of every cid."""
+        return counts(db, cid)
+
+    @app.get("/healthz")
+    def healthz():
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz():
+        """MongoDB and Redis answer."""
+        checks = {}
+        for name, ping in (("mongodb", lambda: db.command("ping")), ("redis", queue.ping)):
+            try:
+                ping()
+                checks[name] = "ok"
+            except Exception as exc:  # any failure means not ready
+                checks[name] = f"error: {type(exc).__name__}"
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    def metrics():
+        """Prometheus metrics."""
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,119 @@
+"""The migrate endpoint's use case: validate, answer idempotently, park the invalid,
+enqueue the rest. HTTP-free so the app only translates."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..cdp.batches import DONE, QUEUED, BatchLedger, canonical_sha256
+from ..cdp.store import NoteStore
+from ..contract import BatchEnvelope, validate_note
+from ..ingest import park_record
+from ..queue.broker import BatchQueue
+from ..transform import INVALID_NOTE
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class Conflict(Exception):
+    """The batch_id was used before with a different body."""
+
+
+class Overloaded(Exception):
+    """The queue is over its high-water mark."""
+
+
+@dataclass
+class Outcome:
+    response: dict[str, Any]
+    replay: bool
+
+
+def _ints_fit(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    if isinstance(value, dict):
+        return all(_ints_fit(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_ints_fit(v) for v in value)
+    return True
+
+
+def _usable_id(raw: Any) -> int | None:
+    value = raw.get("legacy_crm_note_id") if isinstance(raw, dict) else None
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT64_MAX
+    return value if ok else None
+
+
+def split_notes(cid: int, notes: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict]]:
+    """(accepted notes as contract JSON, rejections, parked records of the rejected)."""
+    accepted: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    parks: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for raw in notes:
+        note, detail = (validate_note(raw) if isinstance(raw, dict) else (None, "note: not an object"))
+        if note is not None and not _ints_fit(raw):
+            note, detail = None, "an integer is out of the 64-bit range"
+        lid = _usable_id(raw)
+        if note is None:
+            rejected.append({"legacy_crm_note_id": lid, "reason": INVALID_NOTE, "detail": detail})
+            if lid is not None:
+                payload = json.dumps(raw, ensure_ascii=False, default=str)
+                parks.append(park_record(cid, lid, payload, INVALID_NOTE, detail))
+            continue
+        if note.legacy_crm_note_id in seen:
+            rejected.append({"legacy_crm_note_id": lid, "reason": INVALID_NOTE,
+                             "detail": "legacy_crm_note_id: appears twice in this batch"})
+            continue
+        seen.add(note.legacy_crm_note_id)
+        accepted.append(note.model_dump(mode="json"))
+    return accepted, rejected, parks
+
+
+class BatchIntake:
+    """Receives batches: idempotent on batch_id, durable in MongoDB, enqueued in Redis."""
+
+    def __init__(self, ledger: BatchLedger, store: NoteStore, queue: BatchQueue, high_water_notes: int) -> None:
+        self.ledger, self.store, self.queue = ledger, store, queue
+        self.high_water_notes = high_water_notes
+
+    def receive(self, payload: dict[str, Any], envelope: BatchEnvelope) -> Outcome:
+        """Answer one batch. Raises Conflict, Overloaded."""
+        body_sha = canonical_sha256(payload)
+        known = self.ledger.get(envelope.batch_id)
+        if known is not None:
+            return self._replay(known, body_sha, envelope)
+        if self.ledger.queued_notes() >= self.high_water_notes:
+            raise Overloaded()
+        cid = envelope.cid
+        accepted, rejected, parks = split_notes(cid, envelope.notes)
+        response = {"batch_id": envelope.batch_id, "accepted": len(accepted), "rejected": rejected}
+        now = datetime.now(timezone.utc)
+        self.store.park(parks, now)
+        record = {
+            "_id": envelope.batch_id, "cid": cid, "body_sha256": body_sha, "response": response,
+            "accepted": len(accepted), "status": QUEUED if accepted else DONE, "created_at": now,
+        }
+        if not accepted:
+            record["done_at"] = now
+        other = self.ledger.claim(record)
+        if other is not None:
+            return self._replay(other, body_sha, envelope)
+        if accepted:
+            self.queue.enqueue_batch(cid, envelope.batch_id, accepted)
+        return Outcome(response, replay=False)
+
+    def _replay(self, known: dict[str, Any], body_sha: str, envelope: BatchEnvelope) -> Outcome:
+        if known.get("body_sha256") != body_sha:
+            raise Conflict()
+        if known.get("status") == QUEUED:
+            # Still queued: put it back unless it is on the queue (it may have been lost
+            # with Redis); the worker is idempotent, so a second delivery is harmless.
+            accepted, _, _ = split_notes(envelope.cid, envelope.notes)
+            self.queue.enqueue_batch(envelope.cid, envelope.batch_id, accepted)
+        return Outcome(known["response"], replay=True)

@@ -1,0 +1,56 @@
+"""Opening the CDP MongoDB database and creating the indexes the migration relies on."""
+from __future__ import annotations
+
+import logging
+from datetime import timezone
+
+from pymongo import ASCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import OperationFailure
+
+CONTACT_NOTES = "contact_notes"
+PARKED = "contact_notes_migration_parked"
+BATCHES = "migration_batches"
+CONTACTS = "contacts"
+USERS = "users"
+
+#: MongoDB error codes a store answers when it does not support partial indexes
+#: (FerretDB: 238 NotImplemented; some versions say 2 BadValue or 67 CannotCreateIndex).
+_PARTIAL_UNSUPPORTED = {238, 2, 67, 115}
+
+log = logging.getLogger(__name__)
+
+
+def open_database(settings, **client_options) -> Database:
+    """The CDP database of `settings`; datetimes come back aware (UTC)."""
+    client: MongoClient = MongoClient(
+        settings.cdp_mongodb_uri, tz_aware=True, tzinfo=timezone.utc, **client_options
+    )
+    return client[settings.cdp_mongodb_db]
+
+
+def ensure_indexes(db: Database) -> dict[str, bool]:
+    """Create the indexes of SPEC §3 (idempotent). Returns {"partial_unique": bool}:
+    whether the identity index could be partial (FerretDB refuses partial indexes; the
+    same unique index without the filter is created instead)."""
+    notes = db[CONTACT_NOTES]
+    keys = [("cid", ASCENDING), ("legacy_crm_note_id", ASCENDING)]
+    partial = True
+    try:
+        notes.create_index(
+            keys,
+            name="uniq_cid_legacy_crm_note_id",
+            unique=True,
+            partialFilterExpression={"legacy_crm_note_id": {"$exists": True}},
+        )
+    except OperationFailure as exc:
+        if exc.code not in _PARTIAL_UNSUPPORTED and "partial" not in str(exc).lower():
+            raise
+        log.info("store refuses partial indexes (%s); creating the plain unique index", exc.code)
+        partial = False
+        notes.create_index(keys, name="uniq_cid_legacy_crm_note_id", unique=True)
+    db[CONTACTS].create_index([("cid", ASCENDING), ("source_id", ASCENDING)], name="cid_source_id")
+    db[USERS].create_index([("cid", ASCENDING), ("email", ASCENDING)], name="cid_email")
+    db[PARKED].create_index([("cid", ASCENDING), ("reason", ASCENDING)], name="cid_reason")
+    db[BATCHES].create_index([("cid", ASCENDING), ("status", ASCENDING)], name="cid_status")
+    return {"partial_unique": partial}

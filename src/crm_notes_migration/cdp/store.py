@@ -1,0 +1,126 @@
+"""The writes of the worker: `contact_notes` and `contact_notes_migration_parked`.
+
+`NoteStore` is the interface the ingest use case needs; `MongoNoteStore` implements it
+on pymongo with few round trips, within what FerretDB supports (SPEC §9): every filter
+carries `cid` equality; no upserts; the deterministic `_id` makes duplicates impossible.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from .mongo import CONTACT_NOTES, PARKED
+
+DUPLICATE_KEY = 11000
+
+
+class NoteStore(Protocol):
+    """What the ingest use case reads and writes."""
+
+    def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
+        """Insert new documents (migrated_at = now); returns the legacy ids that already existed."""
+
+    def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """Stored documents of these legacy ids of the cid, by legacy id."""
+
+    def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
+        """Overwrite the fields of a stored document (keeping `_id`, `migrated_at`) if its
+        `updated_at` is still `expected_updated_at`; True when it was written."""
+
+    def parked_ids(self, cid: int, ids: Sequence[ObjectId]) -> set[ObjectId]:
+        """Which of these `_id`s have a parked record in the cid."""
+
+    def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
+        """Remove these parked records of the cid; returns how many went."""
+
+    def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
+        """Insert parked records, or refresh existing ones (reason, note, detail,
+        last_attempt_at, attempts + 1; first_parked_at kept)."""
+
+
+def _duplicate_indexes(exc: BulkWriteError) -> tuple[list[int], list[dict[str, Any]]]:
+    dups, others = [], []
+    for err in exc.details.get("writeErrors", []):
+        (dups if err.get("code") == DUPLICATE_KEY else others).append(err)
+    return [e["index"] for e in dups], others
+
+
+class MongoNoteStore:
+    """`NoteStore` on a pymongo database (MongoDB or FerretDB)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.notes = db[CONTACT_NOTES]
+        self.parked = db[PARKED]
+
+    def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
+        if not docs:
+            return []
+        rows = [{**doc, "migrated_at": now} for doc in docs]
+        try:
+            self.notes.insert_many(rows, ordered=False)
+        except BulkWriteError as exc:
+            indexes, others = _duplicate_indexes(exc)
+            if others:
+                raise
+            return [int(rows[i]["legacy_crm_note_id"]) for i in indexes]
+        return []
+
+    def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        if not legacy_ids:
+            return {}
+        cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
+        return {int(d["legacy_crm_note_id"]): d for d in cursor}
+
+    def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
+        fields = {k: v for k, v in doc.items() if k not in ("_id", "migrated_at")}
+        result = self.notes.update_one(
+            {"_id": doc["_id"], "cid": doc["cid"], "updated_at": expected_updated_at}, {"$set": fields}
+        )
+        return result.matched_count == 1
+
+    def parked_ids(self, cid: int, ids: Sequence[ObjectId]) -> set[ObjectId]:
+        if not ids:
+            return set()
+        return {d["_id"] for d in self.parked.find({"cid": cid, "_id": {"$in": list(ids)}}, {"_id": 1})}
+
+    def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
+        if not ids:
+            return 0
+        return self.parked.delete_many({"cid": cid, "_id": {"$in": list(ids)}}).deleted_count
+
+    def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
+        if not records:
+            return
+        rows = [{**r, "first_parked_at": now, "last_attempt_at": now, "attempts": 1} for r in records]
+        try:
+            self.parked.insert_many(rows, ordered=False)
+            return
+        except BulkWriteError as exc:
+            indexes, others = _duplicate_indexes(exc)
+            if others:
+                raise
+        updates = []
+        for i in indexes:
+            r = rows[i]
+            changed = {k: v for k, v in r.items() if k not in ("_id", "first_parked_at", "attempts")}
+            updates.append(UpdateOne({"_id": r["_id"], "cid": r["cid"]}, {"$set": changed, "$inc": {"attempts": 1}}))
+        for op in updates:  # FerretDB aborts a multi-update command at its first error
+            self.parked.bulk_write([op], ordered=False)
+
+    def iter_parked(self, cid: int, exclude_reasons: Iterable[str] = ()) -> Iterator[dict[str, Any]]:
+        """Parked records of the cid (any order), skipping the given reasons."""
+        skip = set(exclude_reasons)
+        for rec in self.parked.find({"cid": cid}):
+            if rec.get("reason") not in skip:
+                yield rec
+
+    def parked_cids(self) -> list[int]:
+        """Every cid that has parked records."""
+        return sorted(int(c) for c in self.parked.distinct("cid"))

@@ -1,0 +1,180 @@
+"""The worker's use case: land one batch of notes of one cid in the CDP, exactly once.
+
+validate → resolve (one contacts query, one users query) → transform (the core's rules)
+→ one unordered bulk insert → duplicate keys re-read and settled one by one (identical:
+nothing; edited in CDP: never overwritten; otherwise a conditional update) → parking
+with SPEC §3's reasons → landed notes leave the parked collection.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bson import Int64
+
+from .cdp.store import NoteStore
+from .contract import NoteV1, validate_note
+from .transform import (
+    EDITED_IN_CDP,
+    INVALID_NOTE,
+    Resolution,
+    TransformOptions,
+    note_object_id,
+    transform_note,
+)
+
+Resolver = Callable[[int, Sequence[NoteV1]], list[Resolution]]
+
+#: How often a conditional update that lost a race is re-read and decided again.
+_MAX_REPLACE_ATTEMPTS = 3
+
+
+@dataclass
+class IngestSummary:
+    """What one call did, note by note."""
+
+    inserted: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    parked: Counter = field(default_factory=Counter)
+    unparked: int = 0
+    landed_ids: list[int] = field(default_factory=list)
+
+    def merge(self, other: "IngestSummary") -> None:
+        self.inserted += other.inserted
+        self.unchanged += other.unchanged
+        self.updated += other.updated
+        self.parked.update(other.parked)
+        self.unparked += other.unparked
+        self.landed_ids.extend(other.landed_ids)
+
+
+def _usable_id(raw: Any) -> int | None:
+    value = raw.get("legacy_crm_note_id") if isinstance(raw, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def park_record(cid: int, legacy_id: int, payload: Any, reason: str, detail: str) -> dict[str, Any]:
+    """A `contact_notes_migration_parked` record (without its timestamps and attempts)."""
+    return {
+        "_id": note_object_id(cid, legacy_id),
+        "cid": Int64(cid),
+        "legacy_crm_note_id": Int64(legacy_id),
+        "reason": reason,
+        "detail": detail,
+        "note": payload,
+    }
+
+
+def _same_document(doc: dict[str, Any], stored: dict[str, Any]) -> bool:
+    return doc == {k: v for k, v in stored.items() if k != "migrated_at"}
+
+
+def _edited_in_cdp(stored: dict[str, Any]) -> bool:
+    legacy_updated_at = (stored.get("migration") or {}).get("legacy_updated_at")
+    return stored.get("updated_at") != legacy_updated_at
+
+
+def ingest_notes(
+    store: NoteStore,
+    resolve: Resolver,
+    cid: int,
+    raw_notes: Sequence[dict[str, Any]],
+    options: TransformOptions,
+    now: datetime,
+) -> IngestSummary:
+    """Land `raw_notes` (contract dicts) of `cid`: after it, each note is in `contact_notes`
+    or parked with its reason (an `edited_in_cdp` note is in both). Safe to repeat and to
+    run concurrently with itself: the deterministic `_id` and conditional updates decide."""
+    summary = IngestSummary()
+    parks: list[dict[str, Any]] = []
+    notes: list[NoteV1] = []
+    payloads: dict[int, dict[str, Any]] = {}
+    for raw in raw_notes:
+        note, detail = validate_note(raw)
+        if note is None:
+            lid = _usable_id(raw)
+            if lid is not None:
+                parks.append(park_record(cid, lid, raw, INVALID_NOTE, detail))
+            continue
+        if note.legacy_crm_note_id in payloads:
+            continue  # the same note twice in one batch: the first copy decides
+        payloads[note.legacy_crm_note_id] = raw
+        notes.append(note)
+
+    docs: dict[int, dict[str, Any]] = {}
+    for note, resolution in zip(notes, resolve(cid, notes)):
+        result = transform_note(cid, note, resolution, options)
+        lid = note.legacy_crm_note_id
+        if result.document is None:
+            parks.append(park_record(cid, lid, payloads[lid], result.reason or INVALID_NOTE, result.detail))
+        else:
+            docs[lid] = result.document
+
+    duplicates = store.insert_notes(list(docs.values()), now)
+    dup_set = set(duplicates)
+    summary.inserted = len(docs) - len(dup_set)
+    landed = [lid for lid in docs if lid not in dup_set]
+    if duplicates:
+        landed += _settle_existing(store, cid, {lid: docs[lid] for lid in duplicates}, payloads, parks, summary, now)
+
+    parks = _skip_already_migrated(store, cid, parks)
+    store.park(parks, now)
+    summary.parked.update(p["reason"] for p in parks)
+
+    landed_oids = [docs[lid]["_id"] for lid in landed]
+    summary.unparked = store.unpark(cid, sorted(store.parked_ids(cid, landed_oids)))
+    summary.landed_ids = landed
+    return summary
+
+
+def _settle_existing(store, cid, wanted, payloads, parks, summary, now) -> list[int]:
+    """Decide, for notes whose `_id` exists already, between nothing, an update and
+    parking as `edited_in_cdp`. Returns the legacy ids that count as landed."""
+    landed: list[int] = []
+    pending = dict(wanted)
+    for _ in range(_MAX_REPLACE_ATTEMPTS):
+        if not pending:
+            break
+        stored_by_id = store.find_notes(cid, list(pending))
+        retry: dict[int, dict[str, Any]] = {}
+        for lid, doc in pending.items():
+            stored = stored_by_id.get(lid)
+            if stored is None:  # gone meanwhile: insert it again
+                if store.insert_notes([doc], now):
+                    retry[lid] = doc
+                else:
+                    summary.inserted += 1
+                    landed.append(lid)
+            elif _same_document(doc, stored):
+                summary.unchanged += 1
+                landed.append(lid)
+            elif _edited_in_cdp(stored):
+                if stored.get("migration", {}).get("source_sha256") != doc["migration"]["source_sha256"]:
+                    detail = "the CDP copy was edited by a user; the newer legacy version was not applied"
+                    parks.append(park_record(cid, lid, payloads[lid], EDITED_IN_CDP, detail))
+                else:
+                    summary.unchanged += 1
+                    landed.append(lid)
+            elif store.replace_note(doc, stored["updated_at"]):
+                summary.updated += 1
+                landed.append(lid)
+            else:
+                retry[lid] = doc
+        pending = retry
+    if pending:
+        raise RuntimeError(f"cid {cid}: notes {sorted(pending)} kept changing while being written")
+    return landed
+
+
+def _skip_already_migrated(store: NoteStore, cid: int, parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A note already in `contact_notes` is accounted for: it is not parked again, except
+    as `edited_in_cdp` (SPEC §3's one exception)."""
+    candidates = [int(p["legacy_crm_note_id"]) for p in parks if p["reason"] != EDITED_IN_CDP]
+    if not candidates:
+        return parks
+    existing = store.find_notes(cid, candidates)
+    return [p for p in parks if p["reason"] == EDITED_IN_CDP or int(p["legacy_crm_note_id"]) not in existing]

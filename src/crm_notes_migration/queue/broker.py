@@ -1,0 +1,139 @@
+"""The job queue adapter: Dramatiq on Redis. Nothing here connects at import time.
+
+One message per accepted batch: (cid, batch_id, notes as contract JSON). The broker is
+tuned so that a job whose worker died is redelivered well within a minute: Dramatiq's
+defaults (60 s heartbeat timeout, maintenance on 0.1 % of commands) can take many minutes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import pymongo.errors
+import redis
+from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
+
+QUEUE_NAME = "crm_note_batches"
+ACTOR_NAME = "ingest_batch"
+
+#: A worker silent (no Redis command) this long is taken for dead and its unacked
+#: messages go back on the queue. Live workers beat every HEARTBEAT_INTERVAL_S.
+HEARTBEAT_TIMEOUT_MS = 20_000
+HEARTBEAT_INTERVAL_S = 5.0
+#: Out of a million broker commands, how many run the maintenance that requeues the
+#: messages of dead workers (10 %: an idle worker polls about once a second).
+MAINTENANCE_CHANCE = 100_000
+#: Transient failures (MongoDB or Redis away) are retried with exponential backoff
+#: between these bounds, this many times (about 20 minutes in all), then dead-lettered.
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 60_000
+MAX_RETRIES = 25
+#: How long the "this batch is on the queue" marker lives in Redis.
+ENQUEUED_MARKER_TTL_S = 7 * 24 * 3600
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    pymongo.errors.ConnectionFailure,  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
+    pymongo.errors.WaitQueueTimeoutError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed job is worth retrying later."""
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return True
+    return isinstance(exc, pymongo.errors.PyMongoError) and exc.has_error_label("RetryableWriteError")
+
+
+def retry_when(retries: int, exc: BaseException) -> bool:
+    """Dramatiq's retry predicate: transient errors only, at most MAX_RETRIES times."""
+    return retries < MAX_RETRIES and is_transient(exc)
+
+
+def build_broker(settings) -> RedisBroker:
+    """The Redis broker of `settings` (REDIS_URL, queue namespace), set as Dramatiq's
+    global broker so actors declared afterwards bind to it."""
+    broker = RedisBroker(
+        url=settings.redis_url,
+        namespace=settings.queue_namespace,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        maintenance_chance=MAINTENANCE_CHANCE,
+    )
+    dramatiq.set_broker(broker)
+    return broker
+
+
+def declare_ingest_actor(broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None]):
+    """The actor that runs `handler(cid, batch_id, notes)` for each message."""
+    return dramatiq.actor(
+        handler,
+        broker=broker,
+        actor_name=ACTOR_NAME,
+        queue_name=QUEUE_NAME,
+        max_retries=MAX_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+        retry_when=retry_when,
+        time_limit=30 * 60 * 1000,
+    )
+
+
+def batch_message(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> Message:
+    return Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(cid, batch_id, notes), kwargs={}, options={})
+
+
+class BatchQueue:
+    """Enqueues batches, at most once while a batch is on the queue, and manages
+    dead-lettered jobs."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+        self.client: redis.Redis = broker.client
+        self.ns = broker.namespace
+
+    def _marker(self, batch_id: str) -> str:
+        return f"{self.ns}:enqueued:{batch_id}"
+
+    def enqueue_batch(self, cid: int, batch_id: str, notes: list[dict[str, Any]]) -> bool:
+        """Put the batch on the queue unless it is already there; True when enqueued.
+        The marker lives in Redis with the queue, so a Redis that lost its data forgets
+        both and a re-sent batch is enqueued again."""
+        if not self.client.set(self._marker(batch_id), "1", nx=True, ex=ENQUEUED_MARKER_TTL_S):
+            return False
+        try:
+            self.broker.enqueue(batch_message(cid, batch_id, notes))
+        except BaseException:
+            self.client.delete(self._marker(batch_id))
+            raise
+        return True
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+    def _dead_letter_keys(self) -> tuple[str, str]:
+        base = f"{self.ns}:{QUEUE_NAME}.XQ"
+        return base, base + ".msgs"
+
+    def failed_jobs(self) -> list[Message]:
+        """Jobs that failed for good, oldest first."""
+        zkey, hkey = self._dead_letter_keys()
+        ids = self.client.zrange(zkey, 0, -1)
+        raw = self.client.hmget(hkey, ids) if ids else []
+        return [Message.decode(data) for data in raw if data]
+
+    def requeue_failed(self) -> int:
+        """Put every dead-lettered job back on the queue (retry count reset)."""
+        zkey, hkey = self._dead_letter_keys()
+        count = 0
+        for redis_id in self.client.zrange(zkey, 0, -1):
+            data = self.client.hget(hkey, redis_id)
+            if data:
+                old = Message.decode(data)
+                self.broker.enqueue(batch_message(*old.args))
+                count += 1
+            self.client.zrem(zkey, redis_id)
+            self.client.hdel(hkey, redis_id)
+        return count

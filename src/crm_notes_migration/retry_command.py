@@ -1,6 +1,59 @@
+"""`retry-parked`: parked notes (not `edited_in_cdp`) run again through the ingest use case."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from functools import partial
+
 import typer
+
+from .config import Settings
+from .ingest import IngestSummary, ingest_notes
+from .transform import EDITED_IN_CDP, TransformOptions
+
+#: Parked notes re-run per call of the ingest use case.
+CHUNK = 500
+
+
+def retry_parked_notes(settings, db, cids: list[int] | None = None, chunk: int = CHUNK) -> dict[int, IngestSummary]:
+    """Re-run the parked notes of `cids` (default: every cid with parked notes), except
+    `edited_in_cdp` ones; those that land leave the parked collection. Per-cid summaries."""
+    from .cdp.resolve import resolve_notes
+    from .cdp.store import MongoNoteStore
+
+    store = MongoNoteStore(db)
+    options = TransformOptions.from_settings(settings)
+    resolver = partial(resolve_notes, db)
+    out: dict[int, IngestSummary] = {}
+    for cid in cids or store.parked_cids():
+        notes = []
+        for rec in store.iter_parked(cid, exclude_reasons=(EDITED_IN_CDP,)):
+            note = rec.get("note")
+            notes.append(json.loads(note) if isinstance(note, str) else note)
+        total = IngestSummary()
+        for start in range(0, len(notes), chunk):
+            now = datetime.now(timezone.utc)
+            total.merge(ingest_notes(store, resolver, cid, notes[start:start + chunk], options, now))
+        out[cid] = total
+    return out
 
 
 def retry_parked(cid: list[int] = typer.Option(None, "--cid", help="Only these companies.")) -> None:
-    """Try parked notes again (after contacts were synced)."""
-    raise typer.Exit("not implemented yet")  # issue 4
+    """Try parked notes again (after contacts were synced).
+
+    Example: crm-notes-migrate retry-parked --cid 101 --cid 102
+    """
+    from .cdp.mongo import ensure_indexes, open_database
+
+    settings = Settings()
+    db = open_database(settings)
+    ensure_indexes(db)
+    results = retry_parked_notes(settings, db, list(cid) if cid else None)
+    still = Counter()
+    landed = 0
+    for c, summary in sorted(results.items()):
+        landed += len(summary.landed_ids)
+        still.update(summary.parked)
+        typer.echo(f"cid {c}: landed {len(summary.landed_ids)}, still parked {dict(summary.parked)}")
+    typer.echo(f"retry-parked: {len(results)} cid(s), landed {landed}, still parked {sum(still.values())} {dict(still)}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pymongo.errors
@@ -90,7 +91,15 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
 
-    app = FastAPI(title="CRM notes migration: CDP side", version="1")
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        try:
+            await run_in_threadpool(ensure_indexes, db)
+        except pymongo.errors.PyMongoError as exc:  # readyz reports it; the worker creates them too
+            log.warning("could not create indexes at start: %s", exc)
+        yield
+
+    app = FastAPI(title="CRM notes migration: CDP side", version="1", lifespan=lifespan)
     _install_error_handlers(app)
     bearer = HTTPBearer(auto_error=False)
 
@@ -98,13 +107,6 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
         given = (creds.credentials if creds else "").encode("utf-8")
         if not creds or not hmac.compare_digest(given, token):
             raise ApiError(401, "unauthorized", "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-
-    @app.on_event("startup")
-    def _indexes() -> None:
-        try:
-            ensure_indexes(db)
-        except pymongo.errors.PyMongoError as exc:  # readyz reports it; the worker creates them too
-            log.warning("could not create indexes at start: %s", exc)
 
     body_schema = {"required": True, "content": {"application/json": {"schema": BatchEnvelope.model_json_schema()}}}
 

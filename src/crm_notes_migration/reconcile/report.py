@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import difflib
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from html import escape
@@ -23,7 +24,7 @@ from .sample import Sample
 
 _ASSETS = resources.files(__package__) / "assets"
 FRAME_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
-MAX_DIFF_LINES = 400
+MAX_DIFF_CHARS = 60_000
 
 
 def _asset(name: str) -> str:
@@ -79,17 +80,23 @@ def stored_times(value: datetime | None, tz: ZoneInfo) -> tuple[str, str]:
 
 
 def text_diff(before: str, after: str) -> str:
-    """A unified diff of two visible texts as escaped, line-classed HTML."""
-    lines = list(difflib.unified_diff(before.splitlines(), after.splitlines(), "legacy", "migrated", lineterm="", n=2))
-    if not lines:
+    """A word-level difflib diff of two visible texts as escaped HTML (`del`/`ins` marks)."""
+    a, b = re.findall(r"\S+|\s+", before), re.findall(r"\S+|\s+", after)
+    if a == b:
         return '<pre class="diff">(visible text identical)</pre>'
-    out = []
-    for line in lines[:MAX_DIFF_LINES]:
-        kind = "hunk" if line.startswith("@@") else "add" if line.startswith("+") else "del" if line.startswith("-") else "ctx"
-        out.append(f'<span class="{kind}">{_e(line)}</span>')
-    if len(lines) > MAX_DIFF_LINES:
-        out.append(f'<span class="hunk">… {len(lines) - MAX_DIFF_LINES} more lines</span>')
-    return '<pre class="diff">' + "\n".join(out) + "</pre>"
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(_e("".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(f'<del class="del">{_e("".join(a[i1:i2]))}</del>')
+        if j2 > j1:
+            out.append(f'<ins class="add">{_e("".join(b[j1:j2]))}</ins>')
+    text = "".join(out)
+    if len(text) > MAX_DIFF_CHARS:
+        text = text[:MAX_DIFF_CHARS].rsplit("<", 1)[0] + "…"
+    return f'<pre class="diff">{text}</pre>'
 
 
 def _attachments(items: Sequence[dict[str, Any]]) -> str:

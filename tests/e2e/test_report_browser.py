@@ -1,0 +1,226 @@
+"""The QA report in Debian's headless Chromium (driven by python playwright): it renders,
+no payload from any note runs or reaches the network, and the verdict export works."""
+from __future__ import annotations
+
+import csv
+import io
+import struct
+import threading
+import zlib
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from crm_notes_migration.reconcile.diff import CappedIds
+from crm_notes_migration.reconcile.ledger import CidLedger
+from crm_notes_migration.reconcile.report import render_report
+from crm_notes_migration.reconcile.sample import Sample, categorise
+from crm_notes_migration.transform import sanitize_html, visible_text
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).hits.append(self.path)
+        body = b"top.pwned='served';"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/javascript")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def trap_server():
+    _Recorder.hits = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.hits
+    server.shutdown()
+    server.server_close()
+
+
+def payloads(base: str) -> list[str]:
+    """Hostile note bodies: each would set a global or make a request if it ever ran/loaded."""
+    return [
+        f"<p>hi</p><script>window.pwned=1;top.pwned=1;fetch('{base}/fetch')</script>",
+        f'<img src="{base}/img.png" onerror="top.pwned=2">',
+        '<img src=x onerror="window.pwned=3;parent.pwned=3">',
+        '<svg onload="top.pwned=4"><circle r=5></circle></svg>',
+        f'<iframe src="{base}/iframe"></iframe><iframe srcdoc="<script>top.pwned=6</script>"></iframe>',
+        f'<meta http-equiv="refresh" content="0;url={base}/refresh">',
+        f'<link rel="stylesheet" href="{base}/link.css"><style>@import url({base}/import.css);'
+        f' body {{ background: url({base}/bg.png) }}</style>',
+        f'<object data="{base}/obj"></object><embed src="{base}/embed">',
+        '"></iframe><script>top.pwned=11</script><iframe srcdoc="',
+        "</script><script>top.pwned=12</script></textarea></pre>",
+        '<body onload="top.pwned=13"><details open ontoggle="top.pwned=15">x</details></body>',
+        f'<base href="{base}/"><img src="relative.png"><script src="{base}/s.js"></script>',
+        f'<form action="{base}/form"><input autofocus onfocus="top.pwned=19"></form>',
+        f'<p style="background:url({base}/styleattr)">styled</p><a href="javascript:top.pwned=16">x</a>',
+        f"<video poster=\"{base}/poster\"><source src=\"{base}/v\" onerror=\"top.pwned=17\"></video>",
+    ]
+
+
+def _ledgers() -> list[CidLedger]:
+    good = CidLedger(cid=101, in_scope=3, migrated=3, store_documents=3)
+    bad = CidLedger(cid=202, in_scope=20, migrated=17, store_documents=18)
+    bad.parked["contact_not_found"] = 1
+    bad.missing = CappedIds(50, 2, [9001, 9002])
+    bad.extra.add(7777)
+    bad.add_mismatch(9003, ["content"])
+    return [good, bad]
+
+
+def _samples(base: str) -> list[Sample]:
+    t0 = datetime(2021, 3, 4, 5, 6, 7)
+    samples = [
+        Sample(cid=101, legacy_crm_note_id=1, outcome="migrated",
+               legacy_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
+               legacy_created_at=t0, legacy_updated_at=None,
+               migrated_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
+               migrated_created_at=datetime(2021, 3, 3, 22, 6, 7, tzinfo=timezone.utc)),
+    ]
+    for i, body in enumerate(payloads(base), start=2):
+        # The stored side gets the raw payload too: a tampered store must not run either.
+        samples.append(Sample(cid=202, legacy_crm_note_id=i, outcome="mismatch" if i % 2 else "migrated",
+                              legacy_html=body, legacy_created_at=t0, legacy_updated_at=t0,
+                              legacy_attachments=[{"file_name": "<b>a</b>.pdf", "file_url": f"{base}/a.pdf"}],
+                              migrated_html=body, problems=["content"] if i % 2 else []))
+    samples.append(Sample(cid=202, legacy_crm_note_id=99, outcome="parked:contact_not_found",
+                          legacy_html="<p>nobody</p>", legacy_created_at=t0, legacy_updated_at=None))
+    for s in samples:
+        s.categories = categorise(s)
+    return samples
+
+
+def _png_colours(png: bytes) -> int:
+    """Distinct RGB colours in an 8-bit RGB/RGBA PNG (no Pillow here), on every 7th row."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width, height, ctype = 8, b"", 0, 0, 0
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        data = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, ctype = struct.unpack(">IIBB", data[:10])
+            assert depth == 8 and ctype in (2, 6)
+        elif kind == b"IDAT":
+            idat += data
+        pos += 12 + length
+    bpp = 4 if ctype == 6 else 3
+    raw, stride = zlib.decompress(idat), width * bpp
+    prev, colours = bytearray(stride), set()
+    for y in range(height):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for x in range(stride):
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        if y % 7 == 0:
+            colours.update(bytes(line[i:i + 3]) for i in range(0, stride, bpp))
+        prev = line
+    return len(colours)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("display_sanitiser", ["core", "none"])
+def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_path, display_sanitiser):
+    """With the core sanitiser, and without it (sandbox + CSP must hold on their own)."""
+    base, hits = trap_server
+    sanitize = sanitize_html if display_sanitiser == "core" else (lambda html: html)
+    html = render_report(_ledgers(), _samples(base), timezone_name="Asia/Jakarta",
+                         generated_at=datetime(2024, 1, 1, tzinfo=timezone.utc), seed=7,
+                         sanitize=sanitize, text_of=visible_text)
+    path = tmp_path / "report.html"
+    path.write_text(html, encoding="utf-8")
+
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
+    page = context.new_page()
+    finished: list[str] = []  # requests Chromium issued (CSP-blocked ones fail before sending)
+    failed: list[tuple[str, str]] = []
+    page.on("requestfinished", lambda r: finished.append(r.url))
+    page.on("requestfailed", lambda r: failed.append((r.url, r.failure or "")))
+    page.goto(path.as_uri())
+    page.wait_for_selector("html[data-qa-ready='1']", timeout=10_000)  # the report's own script ran
+    notes = page.locator("iframe.note")
+    for i in range(notes.count()):  # frames load lazily: bring every one into view
+        notes.nth(i).scroll_into_view_if_needed()
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(1500)  # time for any payload (timers, refresh, loads) to fire
+    loaded = [f for f in page.frames if f.parent_frame == page.main_frame]
+    assert len(loaded) == notes.count()  # every note frame really loaded its srcdoc
+    assert {f.url for f in loaded} == {"about:srcdoc"}
+    nested = {f.url for f in page.frames if f not in loaded and f != page.main_frame}
+    assert nested <= {"about:srcdoc", "about:blank", "chrome-error://chromewebdata/"}, nested
+
+    assert page.evaluate("window.pwned") is None
+    for frame in page.frames:  # every frame, nested ones of the payloads included
+        assert frame.evaluate("() => typeof window.pwned") == "undefined", frame.url
+    assert page.locator("iframe.note").count() == 2 * len(_samples(base)) - 1  # parked: one side
+    assert page.locator("iframe.note:not([sandbox=''])").count() == 0
+    assert hits == [], f"a note reached the network: {hits}"
+    assert [u for u in finished if u != path.as_uri() and not u.startswith(("data:", "about:", "blob:"))] == []
+    assert any(reason == "csp" for _, reason in failed)  # the payloads did try, and CSP stopped them
+
+    # renders: both sides of the unicode sample show their text, the summary has colours
+    first = page.frame_locator("#sample-101-1 iframe.note").first
+    assert "日本語" in first.locator("body").inner_text()
+    assert page.locator("#summary tr[data-cid='202'] .status-fail").count() == 1
+    assert "9001, 9002" in page.locator("#summary tr[data-cid='202']").inner_text()
+    shot = page.screenshot(full_page=False)
+    assert _png_colours(shot) > 20
+
+    # verdicts: pass on one, fail + comment (with CSV-hostile characters) on another
+    page.check("#sample-101-1 input[value=pass]")
+    page.check("#sample-202-3 input[value=fail]")
+    page.fill("#sample-202-3 textarea", '=HYPERLINK("x"), "quoted"\nline 2')
+    assert "2 of" in page.inner_text("#verdict-progress")
+    with page.expect_download() as info:
+        page.click("#export-verdicts")
+    exported = open(info.value.path(), encoding="utf-8").read()
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert len(rows) == len(_samples(base))
+    by_id = {(r["cid"], r["legacy_crm_note_id"]): r for r in rows}
+    assert by_id[("101", "1")]["verdict"] == "pass"
+    assert by_id[("202", "3")]["verdict"] == "fail"
+    assert by_id[("202", "3")]["comment"] == '\'=HYPERLINK("x"), "quoted"\nline 2'
+    assert by_id[("202", "99")]["verdict"] == "" and by_id[("202", "99")]["outcome"] == "parked:contact_not_found"
+
+    # kept in the page: a reload restores the verdicts from localStorage
+    page.reload()
+    page.wait_for_selector("html[data-qa-ready='1']")
+    assert page.is_checked("#sample-202-3 input[value=fail]")
+    assert page.input_value("#sample-202-3 textarea").startswith("=HYPERLINK")
+    assert page.evaluate("window.qaVerdictsCsv()").count("\r\n") == len(_samples(base)) + 1
+    assert hits == []
+    context.close()

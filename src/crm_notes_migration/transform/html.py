@@ -40,6 +40,7 @@ ALLOWED_ATTRIBUTES = {
     "colgroup": {"span"},
     "ol": {"start", "type"},
     "li": {"data-list"},
+    "pre": {"spellcheck"},
 }
 
 #: `style` properties kept (Quill writes colours and alignment inline).

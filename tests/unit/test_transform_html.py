@@ -1,0 +1,163 @@
+"""SPEC §5 content rules, by example and by property."""
+from __future__ import annotations
+
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm_notes_migration.transform import sanitize_html, visible_text
+
+QUILL_NOTE = (
+    '<h2 class="ql-align-center">Call notes</h2>'
+    '<p class="ql-indent-1"><strong>bold</strong> <em>italic</em> <u>under</u> <s>strike</s></p>'
+    '<ol><li>one</li><li class="ql-indent-1">two</li></ol><ul><li>dot</li></ul>'
+    "<blockquote>quoted</blockquote>"
+    '<pre class="ql-syntax" spellcheck="false">x = 1</pre><p><code>inline</code><br></p>'
+    '<p><span class="ql-size-large">big</span> <span class="ql-font-monospace">mono</span></p>'
+    "<table><tbody><tr><td>a</td><td>b</td></tr></tbody></table>"
+    '<p><img src="https://cdn.example.com/a.png" alt="a"></p>'
+)
+
+
+def test_quill_formatting_is_kept_as_is():
+    assert sanitize_html(QUILL_NOTE) == QUILL_NOTE
+
+
+def test_none_and_empty_become_empty_string():
+    assert sanitize_html(None) == ""
+    assert sanitize_html("") == ""
+
+
+def test_links_get_rel_and_keep_href():
+    out = sanitize_html('<a href="https://example.com/x?a=1&amp;b=2" target="_blank" rel="opener">x</a>')
+    assert out == '<a href="https://example.com/x?a=1&amp;b=2" rel="noopener noreferrer nofollow">x</a>'
+
+
+def test_mailto_and_relative_links_are_kept():
+    assert 'href="mailto:a@b.co"' in sanitize_html('<a href="mailto:a@b.co">m</a>')
+    assert 'href="/path"' in sanitize_html('<a href="/path">p</a>')
+
+
+def test_code_elements_are_removed_with_their_content():
+    html = ("<p>before</p><script>alert(1)</script><style>p{}</style>"
+            "<iframe src='https://x'>frame</iframe><object data='x'>obj</object><embed src='x'><p>after</p>")
+    assert sanitize_html(html) == "<p>before</p><p>after</p>"
+
+
+def test_form_is_removed_but_its_text_stays():
+    assert sanitize_html("<form action='https://x'><label>Name</label><input name=a></form>") == "Name"
+
+
+def test_event_handlers_are_removed():
+    assert sanitize_html('<p onclick="x()" onmouseover="y()">t</p>') == "<p>t</p>"
+
+
+def test_dangerous_urls_are_removed():
+    assert sanitize_html('<a href="javascript:alert(1)">a</a>') == '<a rel="noopener noreferrer nofollow">a</a>'
+    assert sanitize_html('<a href="vbscript:x">a</a>') == '<a rel="noopener noreferrer nofollow">a</a>'
+    assert sanitize_html('<a href="data:text/html,x">a</a>') == '<a rel="noopener noreferrer nofollow">a</a>'
+    assert sanitize_html('<img src="data:text/html;base64,AAAA">') == "<img>"
+    assert sanitize_html('<img src="data:image/svg+xml,<svg/onload=alert(1)>">') == "<img>"
+
+
+def test_image_data_urls_are_kept():
+    html = '<img src="data:image/png;base64,iVBORw0KGgo=">'
+    assert sanitize_html(html) == html
+
+
+def test_only_editor_classes_survive():
+    assert sanitize_html('<p class="ql-align-right evil big">x</p>') == '<p class="ql-align-right">x</p>'
+    assert sanitize_html('<p class="evil">x</p>') == "<p>x</p>"
+
+
+def test_inline_colour_styles_survive_and_others_do_not():
+    out = sanitize_html('<span style="color: rgb(230, 0, 0); position: fixed; background: url(x)">c</span>')
+    assert out == '<span style="color: rgb(230, 0, 0)">c</span>'
+
+
+def test_control_characters_are_dropped_except_tab_lf_cr():
+    html = "<p>a\x00b\x01c\x08d\te\nf\rg\x0bh\x0ci\x1fj\x7fk\x85l</p>"
+    # HTML parsing itself turns a lone CR into LF (input stream preprocessing).
+    assert sanitize_html(html) == "<p>abcd\te\nf\nghijkl</p>"
+
+
+def test_control_characters_from_numeric_entities_are_dropped():
+    assert sanitize_html("<p>a&#1;b&#x7f;c</p>") == "<p>abc</p>"
+
+
+def test_multilingual_text_is_kept():
+    html = "<p>Привет · 你好 · مرحبا · こんにちは · Xin chào 👋</p>"
+    assert sanitize_html(html) == html
+
+
+def test_visible_text_ignores_markup_and_code():
+    assert visible_text("<p>a <b>b</b></p><script>x</script><p>c</p>") == "a bc"
+    assert visible_text("") == ""
+
+
+# --- properties -----------------------------------------------------------------------
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+SAFE_TEXT = st.text(alphabet=st.sampled_from(list("ab c<>&\"'é你👋\t\n")), max_size=12)
+INLINE = ["b", "strong", "i", "em", "u", "s", "span", "code", "sub", "sup", "font", "blink", "label"]
+BLOCK = ["p", "div", "blockquote", "h1", "h3", "pre", "section", "center"]
+CODE = ["script", "style", "iframe", "object", "template"]
+ATTRS = st.sampled_from([
+    "", ' class="ql-align-center"', ' class="x ql-size-large"', ' onclick="alert(1)"',
+    ' style="color: red"', ' title="t&quot;"', ' data-x="1"',
+])
+
+
+def _node(children):
+    return st.one_of(
+        st.tuples(st.sampled_from(INLINE), ATTRS, children).map(lambda t: f"<{t[0]}{t[1]}>{t[2]}</{t[0]}>"),
+        st.tuples(st.sampled_from(BLOCK), ATTRS, children).map(lambda t: f"<{t[0]}{t[1]}>{t[2]}</{t[0]}>"),
+        children.map(lambda c: f'<a href="https://e.com/?q=1" onclick="x">{c}</a>'),
+        children.map(lambda c: f"<ul><li>{c}</li><li>x</li></ul>"),
+        children.map(lambda c: f"<table><tbody><tr><td>{c}</td></tr></tbody></table>"),
+    )
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+WELL_FORMED = st.recursive(
+    SAFE_TEXT.map(_escape),
+    lambda children: st.lists(st.one_of(children, _node(children)), max_size=4).map("".join),
+    max_leaves=20,
+)
+CODE_BLOCK = st.tuples(st.sampled_from(CODE), SAFE_TEXT.map(_escape)).map(
+    lambda t: f"<{t[0]}>{t[1]}</{t[0]}>")
+DOCUMENT = st.lists(st.one_of(WELL_FORMED, CODE_BLOCK, st.just("<br>"), st.just('<img src="x.png">')),
+                    max_size=6).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCUMENT)
+def test_sanitising_twice_equals_once(html):
+    once = sanitize_html(html)
+    assert sanitize_html(once) == once
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_sanitising_arbitrary_text_twice_equals_once(text):
+    once = sanitize_html(text)
+    assert sanitize_html(once) == once
+
+
+@settings(max_examples=400, deadline=None)
+@given(DOCUMENT)
+def test_visible_text_is_preserved_except_removed_code(html):
+    assert visible_text(sanitize_html(html)) == visible_text(html)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(SAFE_TEXT, st.sampled_from(["", "p", "b", "script", "style"])), max_size=6))
+def test_visible_text_is_exactly_the_non_code_text(parts):
+    html = "".join(f"<{tag}>{_escape(text)}</{tag}>" if tag else _escape(text) for text, tag in parts)
+    expected = "".join(text for text, tag in parts if tag not in ("script", "style"))
+    expected = re.sub(r"\s+", " ", expected).strip()
+    assert visible_text(sanitize_html(html)) == expected

@@ -1,0 +1,145 @@
+"""SPEC §5 mentions: the three input forms, resolution, unresolved text, idempotence."""
+from __future__ import annotations
+
+from bson import ObjectId
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from crm_notes_migration.contract import NoteV1
+from crm_notes_migration.transform import CdpUser, Resolution, legacy_mention_user_ids, visible_text
+from crm_notes_migration.transform.mentions import normalise_mentions
+from crm_notes_migration.transform.note import transform_content
+
+BUDI = CdpUser(ObjectId("64b000000000000000000001"), "Budi Santoso (CDP)", "budi@x.co")
+SARI = CdpUser(ObjectId("64b000000000000000000002"), "Sari", "sari@x.co")
+RESOLUTION = Resolution(
+    (ObjectId(),),
+    users_by_email={"budi@x.co": BUDI, "sari@x.co": SARI},
+    users_by_id={str(BUDI.id): BUDI, str(SARI.id): SARI},
+)
+CRM_EMAILS = {42: "  Budi@X.co ", 43: "sari@x.co", 44: "nobody@x.co"}
+
+
+def legacy_span(crm_id: int, name: str) -> str:
+    return (f'<span class="mention" data-index="0" data-denotation-char="@" data-id="{crm_id}" '
+            f'data-value="{name}"><span contenteditable="false"><span class="ql-mention-denotation-char">'
+            f"@</span>{name}</span></span>")
+
+
+def canonical(user: CdpUser, shown: str) -> str:
+    return (f'<a class="mention" data-mention="" data-user-id="{user.id}" '
+            f'href="mention://user/{user.id}">@{shown}</a>')
+
+
+def note_with(html: str) -> NoteV1:
+    return NoteV1(
+        legacy_crm_note_id=1, crm_person_id=1, content_html=html,
+        created_at="2021-01-01T00:00:00+00:00",
+        mentioned_users=[{"crm_user_id": k, "email": v, "name": None} for k, v in CRM_EMAILS.items()],
+    )
+
+
+def run(html: str):
+    return transform_content(html, note_with(html), RESOLUTION)
+
+
+def test_legacy_span_resolves_by_trimmed_case_insensitive_email():
+    content, mentions, unresolved = run(f"<p>Hi {legacy_span(42, 'Budi Santoso')}!</p>")
+    assert content == f"<p>Hi {canonical(BUDI, 'Budi Santoso')}!</p>"
+    assert mentions == [{"user_id": BUDI.id, "name": "Budi Santoso (CDP)"}]
+    assert unresolved == 0
+
+
+def test_web_form_becomes_canonical():
+    html = f'<p><span data-mention="" data-user-id="{SARI.id}">@Sari W</span></p>'
+    content, mentions, _ = run(html)
+    assert content == f"<p>{canonical(SARI, 'Sari W')}</p>"
+    assert mentions == [{"user_id": SARI.id, "name": "Sari"}]
+
+
+def test_bare_mobile_form_becomes_canonical():
+    content, mentions, _ = run(f'<p><a href="mention://user/{BUDI.id}">@Budi</a></p>')
+    assert content == f"<p>{canonical(BUDI, 'Budi')}</p>"
+    assert [m["user_id"] for m in mentions] == [BUDI.id]
+
+
+def test_canonical_form_is_kept_exactly():
+    html = f"<p>{canonical(BUDI, 'Budi')}</p>"
+    assert run(html)[0] == html
+
+
+def test_unresolved_mentions_become_plain_text():
+    html = (f"<p>{legacy_span(44, 'Nobody')} {legacy_span(999, 'Ghost')} "
+            f'<a href="mention://user/{"f" * 24}">@Gone</a> '
+            f'<span data-mention data-user-id="not-an-id">@Bad</span></p>')
+    content, mentions, unresolved = run(html)
+    assert content == "<p>@Nobody @Ghost @Gone @Bad</p>"
+    assert mentions == []
+    assert unresolved == 4
+
+
+def test_mentions_in_document_order_without_duplicates():
+    html = f"<p>{legacy_span(43, 'Sari')} {legacy_span(42, 'Budi')} {legacy_span(43, 'Sari')}</p>"
+    _, mentions, _ = run(html)
+    assert [m["user_id"] for m in mentions] == [SARI.id, BUDI.id]
+
+
+def test_hostile_mention_markup_is_neutralised():
+    html = f'<a href="mention://user/{BUDI.id}" onclick="alert(1)">@<img src=x onerror=alert(1)>Budi</a>'
+    content, _, _ = run(html)
+    assert content == canonical(BUDI, "Budi")
+
+
+def test_name_text_is_escaped():
+    content, _, _ = run(legacy_span(42, "A &lt;b&gt; &amp; C"))
+    assert content == canonical(BUDI, "A &lt;b&gt; &amp; C")
+
+
+def test_no_mention_no_parse_same_output():
+    html = "<p>nothing to see</p>"
+    assert normalise_mentions(html, {}, RESOLUTION) == (html, [], 0)
+
+
+def test_legacy_mention_user_ids_in_order_unique():
+    html = f"<p>{legacy_span(7, 'A')} {legacy_span(3, 'B')} {legacy_span(7, 'A')}</p><span class='mention' data-id='x'>@c</span>"
+    assert legacy_mention_user_ids(html) == [7, 3]
+    assert legacy_mention_user_ids(None) == []
+    assert legacy_mention_user_ids("<p>no</p>") == []
+
+
+# --- properties -----------------------------------------------------------------------
+
+NAMES = st.sampled_from(["Budi Santoso", "Sari", "Ana María", "李雷", "O'Neil & Co"])
+WORDS = st.text(alphabet=st.sampled_from(list("abc xyz,.!é")), max_size=10)
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+MENTION = st.one_of(
+    st.tuples(st.sampled_from([42, 43, 44, 999]), NAMES).map(lambda t: legacy_span(t[0], _esc(t[1]))),
+    st.tuples(st.sampled_from([BUDI, SARI]), NAMES).map(
+        lambda t: f'<span data-mention="" data-user-id="{t[0].id}">@{_esc(t[1])}</span>'),
+    st.tuples(st.sampled_from([str(BUDI.id), str(SARI.id), "a" * 24]), NAMES).map(
+        lambda t: f'<a href="mention://user/{t[0]}">@{_esc(t[1])}</a>'),
+)
+CONTENT = st.lists(st.one_of(WORDS.map(_esc), MENTION, st.just("<br>")), max_size=8).map(
+    lambda parts: "<p>" + "".join(parts) + "</p>")
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONTENT)
+def test_normalising_twice_equals_once(html):
+    once, mentions, _ = run(html)
+    twice, mentions_again, unresolved_again = run(once)
+    assert twice == once
+    assert mentions_again == mentions
+    assert unresolved_again == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(CONTENT)
+def test_mentions_keep_the_visible_text(html):
+    content, _, _ = run(html)
+    assert visible_text(content) == visible_text(html)

@@ -1,0 +1,137 @@
+"""The reconcile use case: every selected cid, optional counts cross-check, optional repair."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pymongo.database import Database
+
+from ..cdp.mongo import CONTACT_NOTES, PARKED
+from ..source.crm import CrmSource
+from ..transform import TransformOptions
+from .engine import RepairSink, reconcile_cid
+from .ledger import CidLedger, compare_api_counts, totals
+from .repair import Repairer
+from .sample import Sample, StratifiedSampler
+
+#: How long `--repair` waits for the queue to drain before checking again.
+DEFAULT_DRAIN_TIMEOUT_S = 600.0
+
+
+class CountsClient:
+    """What reconcile needs of the API client (MigrationApiClient satisfies it)."""
+
+    def counts(self, cid: int | None = None) -> dict[str, Any]: ...  # pragma: no cover
+    def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]: ...  # pragma: no cover
+    def wait_drained(self, cids, timeout_s: float) -> dict: ...  # pragma: no cover
+
+
+@dataclass
+class Reconciliation:
+    """The result of one reconcile (after repair, when asked)."""
+
+    ledgers: list[CidLedger]
+    samples: list[Sample] = field(default_factory=list)
+    repair: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(x.ok for x in self.ledgers)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "totals": totals(self.ledgers),
+            "cids": [x.as_dict() for x in self.ledgers],
+            "repair": self.repair,
+        }
+
+
+def select_cids(db: Database, source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
+    """The asked cids, or every cid with in-scope notes or anything in the CDP collections
+    (so a cid whose notes were all soft-deleted still shows its extras)."""
+    if wanted:
+        return sorted(set(wanted))
+    cids = set(source.cids())
+    cids |= {int(c) for c in db[CONTACT_NOTES].distinct("cid")}
+    cids |= {int(c) for c in db[PARKED].distinct("cid")}
+    return sorted(cids)
+
+
+def reconcile(
+    db: Database,
+    source: CrmSource,
+    cids: Sequence[int],
+    *,
+    tz: ZoneInfo,
+    options: TransformOptions,
+    client: CountsClient | None = None,
+    sample_size: int = 0,
+    seed: int = 0,
+    repair_sink: RepairSink | None = None,
+    on_cid: Callable[[CidLedger], None] | None = None,
+) -> Reconciliation:
+    """One pass over `cids`: a ledger per cid (cross-checked with the counts endpoint when a
+    client is given) and the per-cid stratified samples."""
+    ledgers: list[CidLedger] = []
+    samples: list[Sample] = []
+    for cid in cids:
+        sampler = StratifiedSampler(sample_size, seed, cid) if sample_size else None
+        try:
+            ledger = reconcile_cid(db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink)
+        except Exception as exc:  # one broken cid must not hide the others' findings
+            ledger = CidLedger(cid=cid)
+            ledger.errors.append(f"{type(exc).__name__}: {exc}")
+        if client is not None and not ledger.errors:
+            try:
+                compare_api_counts(ledger, client.counts(cid))
+            except Exception as exc:
+                ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+        ledgers.append(ledger)
+        if sampler is not None:
+            samples.extend(sampler.result())
+        if on_cid is not None:
+            on_cid(ledger)
+    return Reconciliation(ledgers, samples)
+
+
+def reconcile_and_repair(
+    db: Database,
+    source: CrmSource,
+    cids: Sequence[int],
+    *,
+    tz: ZoneInfo,
+    options: TransformOptions,
+    client: CountsClient,
+    sample_size: int = 0,
+    seed: int = 0,
+    batch_size: int = 500,
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+) -> Reconciliation:
+    """Reconcile, re-send every missing and mismatched note, wait for the queue to drain,
+    then reconcile again; the second pass is the result."""
+    repairer = Repairer(client, batch_size=batch_size)
+    first = reconcile(db, source, cids, tz=tz, options=options, client=None, repair_sink=repairer)
+    repairer.flush()
+    drained = True
+    if repairer.sent:
+        try:
+            client.wait_drained(sorted(repairer.sent), timeout_s=drain_timeout_s)
+        except TimeoutError:
+            drained = False
+    second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed)
+    second.repair = {
+        "before": totals(first.ledgers),
+        "resent": repairer.count,
+        "resent_ids": {str(k): v[:50] for k, v in sorted(repairer.sent.items())},
+        "batches": len(repairer.batches),
+        "rejected": repairer.rejected[:50],
+        "drained": drained,
+        "not_repairable": {
+            "extra": sum(x.extra.count for x in first.ledgers),
+            "duplicates": sum(x.duplicates.count for x in first.ledgers),
+        },
+    }
+    return second

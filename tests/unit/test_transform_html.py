@@ -161,3 +161,8 @@ def test_visible_text_is_exactly_the_non_code_text(parts):
     expected = "".join(text for text, tag in parts if tag not in ("script", "style"))
     expected = re.sub(r"\s+", " ", expected).strip()
     assert visible_text(sanitize_html(html)) == expected
+
+
+def test_control_character_references_cannot_rejoin_a_dangerous_scheme():
+    assert sanitize_html('<a href="java&#1;script:alert(1)">x</a>') == '<a rel="noopener noreferrer nofollow">x</a>'
+    assert sanitize_html('<img src="java&#x7f;script:alert(1)">') == "<img>"

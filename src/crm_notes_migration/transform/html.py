@@ -124,7 +124,10 @@ def sanitize_html(html: str | None) -> str:
     if not html:
         return ""
     cleaned = _CLEANER.clean(drop_control_chars(html))
-    cleaned = drop_control_chars(cleaned)  # numeric entities can decode to control characters
+    if _CONTROL_CHARS.search(cleaned):
+        # Numeric references (`java&#1;script:`) decode to control characters; dropping them
+        # can join a dangerous scheme back together, so the result is sanitised once more.
+        cleaned = _CLEANER.clean(drop_control_chars(cleaned))
     if 'class="mention"' in cleaned:
         cleaned = _MENTION_REL.sub(r"\1>", cleaned)
     return cleaned

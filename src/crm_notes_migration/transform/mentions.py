@@ -24,8 +24,6 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from .identity import normalise_email
 from .types import CdpUser, Resolution
 
-#: Cheap pre-check: without it no mention can be present (numeric entities could spell one).
-_MAY_HOLD_MENTION = re.compile(r"mention|&#", re.I)
 _SELECTOR = 'span.mention[data-id], [data-mention], a[href^="mention:" i]'
 _LEGACY_SELECTOR = "span.mention[data-id]"
 _MOBILE_HREF = re.compile(r"^\s*mention://user/([0-9a-fA-F]{24})\s*$", re.I)
@@ -34,8 +32,12 @@ _CRM_ID = re.compile(r"^\s*(\d{1,19})\s*$")
 
 
 def may_hold_mention(html: str) -> bool:
-    """True when `html` could contain a mention in any accepted form."""
-    return _MAY_HOLD_MENTION.search(html) is not None
+    """True when `html` could contain a mention in any accepted form.
+
+    Every form carries the word "mention" (any case); numeric character references could
+    spell it, so "&#" counts too. Substring tests: far cheaper than a case-insensitive regex.
+    """
+    return "&#" in html or "mention" in html.lower()
 
 
 def legacy_mention_user_ids(html: str | None) -> list[int]:

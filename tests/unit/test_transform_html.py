@@ -166,3 +166,10 @@ def test_visible_text_is_exactly_the_non_code_text(parts):
 def test_control_character_references_cannot_rejoin_a_dangerous_scheme():
     assert sanitize_html('<a href="java&#1;script:alert(1)">x</a>') == '<a rel="noopener noreferrer nofollow">x</a>'
     assert sanitize_html('<img src="java&#x7f;script:alert(1)">') == "<img>"
+
+
+def test_misnested_headings_reach_a_fixed_point():
+    # Found by hypothesis: one html5ever pass serialises a tree that re-parses differently.
+    once = sanitize_html('<h1><a href="https://x">a<h6>b</a>c</h6>d</h1>')
+    assert sanitize_html(once) == once
+    assert visible_text(once) == "abcd"

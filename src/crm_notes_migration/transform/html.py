@@ -60,6 +60,8 @@ _BAD_URL = re.compile(r"^\s*(?:javascript|vbscript|livescript)\s*:", re.I)
 _STYLE_TOKEN = r"(?:#[0-9a-fA-F]{3,8}|(?:rgba?|hsla?)\([0-9., %]*\)|[a-zA-Z-]+|-?[0-9.]+(?:px|em|rem|pt|%)?)"
 _SAFE_STYLE_VALUE = re.compile(rf"^{_STYLE_TOKEN}(?:[ ,]+{_STYLE_TOKEN})*$")
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Extra sanitising passes at most; html5ever reaches its fixed point in one or two.
+_MAX_PASSES = 4
 _WHITESPACE = re.compile(r"\s+")
 #: nh3 gives every <a> the link rel; the canonical mention (SPEC §5) carries none.
 _MENTION_REL = re.compile(
@@ -123,11 +125,17 @@ def sanitize_html(html: str | None) -> str:
     """
     if not html:
         return ""
-    cleaned = _CLEANER.clean(drop_control_chars(html))
-    if _CONTROL_CHARS.search(cleaned):
-        # Numeric references (`java&#1;script:`) decode to control characters; dropping them
-        # can join a dangerous scheme back together, so the result is sanitised once more.
-        cleaned = _CLEANER.clean(drop_control_chars(cleaned))
+    source = drop_control_chars(html)
+    cleaned = _CLEANER.clean(source)
+    # Misnested markup (a heading inside a heading, …) can serialise to HTML that parses
+    # into another tree, and numeric references (`java&#1;script:`) decode to control
+    # characters whose removal could rejoin a scheme: clean again until nothing changes.
+    # Input that is already clean (the common case) costs one pass.
+    for _ in range(_MAX_PASSES):
+        if cleaned == source:
+            break
+        source = drop_control_chars(cleaned)
+        cleaned = _CLEANER.clean(source)
     if 'class="mention"' in cleaned:
         cleaned = _MENTION_REL.sub(r"\1>", cleaned)
     return cleaned

@@ -18,6 +18,9 @@ USERS = "users"
 #: (FerretDB: 238 NotImplemented; some versions say 2 BadValue or 67 CannotCreateIndex).
 _PARTIAL_UNSUPPORTED = {238, 2, 67, 115}
 
+#: IndexOptionsConflict / IndexKeySpecsConflict: the same keys are indexed under another name.
+_SAME_INDEX_OTHER_NAME = {85, 86}
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +30,15 @@ def open_database(settings, **client_options) -> Database:
         settings.cdp_mongodb_uri, tz_aware=True, tzinfo=timezone.utc, **client_options
     )
     return client[settings.cdp_mongodb_db]
+
+
+def _ensure_plain_index(coll, keys) -> None:
+    # `contacts` and `users` belong to the CDP, which may hold the same index by another name.
+    try:
+        coll.create_index(keys)
+    except OperationFailure as exc:
+        if exc.code not in _SAME_INDEX_OTHER_NAME:
+            raise
 
 
 def ensure_indexes(db: Database) -> dict[str, bool]:
@@ -49,8 +61,6 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
         log.info("store refuses partial indexes (%s); creating the plain unique index", exc.code)
         partial = False
         notes.create_index(keys, name="uniq_cid_legacy_crm_note_id", unique=True)
-    db[CONTACTS].create_index([("cid", ASCENDING), ("source_id", ASCENDING)], name="cid_source_id")
-    db[USERS].create_index([("cid", ASCENDING), ("email", ASCENDING)], name="cid_email")
-    db[PARKED].create_index([("cid", ASCENDING), ("reason", ASCENDING)], name="cid_reason")
-    db[BATCHES].create_index([("cid", ASCENDING), ("status", ASCENDING)], name="cid_status")
+    for coll, field in ((CONTACTS, "source_id"), (USERS, "email"), (PARKED, "reason"), (BATCHES, "status")):
+        _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
     return {"partial_unique": partial}

@@ -176,5 +176,5 @@ def _skip_already_migrated(store: NoteStore, cid: int, parks: list[dict[str, Any
     candidates = [int(p["legacy_crm_note_id"]) for p in parks if p["reason"] != EDITED_IN_CDP]
     if not candidates:
         return parks
-    existing = store.find_notes(cid, candidates)
+    existing = store.existing_ids(cid, candidates)
     return [p for p in parks if p["reason"] == EDITED_IN_CDP or int(p["legacy_crm_note_id"]) not in existing]

@@ -33,6 +33,9 @@ class NoteStore(Protocol):
         """Overwrite the fields of a stored document (keeping `_id`, `migrated_at`) if its
         `updated_at` is still `expected_updated_at`; True when it was written."""
 
+    def existing_ids(self, cid: int, legacy_ids: Sequence[int]) -> set[int]:
+        """Which of these legacy ids of the cid are in `contact_notes`."""
+
     def parked_ids(self, cid: int, ids: Sequence[ObjectId]) -> set[ObjectId]:
         """Which of these `_id`s have a parked record in the cid."""
 
@@ -77,6 +80,13 @@ class MongoNoteStore:
             return {}
         cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
         return {int(d["legacy_crm_note_id"]): d for d in cursor}
+
+    def existing_ids(self, cid: int, legacy_ids: Sequence[int]) -> set[int]:
+        if not legacy_ids:
+            return set()
+        cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}},
+                                 {"_id": 0, "legacy_crm_note_id": 1})
+        return {int(d["legacy_crm_note_id"]) for d in cursor}
 
     def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
         fields = {k: v for k, v in doc.items() if k not in ("_id", "migrated_at")}

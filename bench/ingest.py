@@ -1,0 +1,153 @@
+"""Ingest throughput: worker processes against the store's own insert ceiling.
+
+    python -m bench.ingest [--notes 4000] [--cids 10]
+
+Seeds a private CRM + CDP database (seed generator and loader), builds contract batches
+of 1000 with the CRM reader and `legacy_note_to_contract`, and ENQUEUES THEM DIRECTLY on
+the Redis queue (no HTTP), then times 1 and 2 real `worker` processes until the queue is
+empty. The ceiling is the same finished documents (transformed beforehand) inserted with
+unordered `insert_many` of 1000 into the same store. Peak RSS of a worker via psutil.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psutil
+import pymongo
+
+from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, PARKED, ensure_indexes, open_database
+from crm_notes_migration.cdp.resolve import resolve_notes
+from crm_notes_migration.config import Settings
+from crm_notes_migration.contract import NoteV1
+from crm_notes_migration.queue.broker import QUEUE_NAME, BatchQueue, build_broker
+from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.source.crm import CrmSource
+from crm_notes_migration.transform import TransformOptions, legacy_note_to_contract, transform_note
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCH = 1000
+
+
+def build_batches(settings) -> list[tuple[int, list[dict]]]:
+    tz = ZoneInfo(settings.crm_timezone)
+    out = []
+    with CrmSource(settings.crm_database_url) as source:
+        for cid in source.cids():
+            for page in source.iter_pages(cid, 0, source.max_note_id(cid), BATCH):
+                out.append((cid, [legacy_note_to_contract(n, users, tz)[0] for n, users in page]))
+    return out
+
+
+def finished_documents(settings, db, batches) -> list[dict]:
+    options = TransformOptions.from_settings(settings)
+    docs = []
+    for cid, raw in batches:
+        notes = [NoteV1.model_validate(n) for n in raw]
+        for note, res in zip(notes, resolve_notes(db, cid, notes)):
+            result = transform_note(cid, note, res, options)
+            if result.document is not None:
+                docs.append(result.document)
+    return docs
+
+
+def ceiling(db, docs) -> float:
+    coll = db["bench_ceiling"]
+    coll.drop()
+    coll.create_index([("cid", 1), ("legacy_crm_note_id", 1)], unique=True)
+    started = time.perf_counter()
+    for i in range(0, len(docs), BATCH):
+        coll.insert_many([dict(d) for d in docs[i:i + BATCH]], ordered=False)
+    elapsed = time.perf_counter() - started
+    coll.drop()
+    return len(docs) / elapsed
+
+
+def _env(settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(CRM_DATABASE_URL=settings.crm_database_url, CDP_MONGODB_URI=settings.cdp_mongodb_uri,
+               CDP_MONGODB_DB=settings.cdp_mongodb_db, REDIS_URL=settings.redis_url,
+               QUEUE_NAMESPACE=settings.queue_namespace, MIGRATION_API_TOKEN="bench")
+    return env
+
+
+def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) -> tuple[float, float]:
+    """(landed notes/s, peak worker RSS in MB) for n_workers worker processes."""
+    for name in (CONTACT_NOTES, PARKED, BATCHES):
+        db[name].delete_many({})
+    ensure_indexes(db)
+    procs = [subprocess.Popen([sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", "2"],
+                              env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for _ in range(n_workers)]
+    broker = build_broker(settings)
+    queue = BatchQueue(broker)
+    peak = 0.0
+    try:
+        time.sleep(3)  # workers up and polling
+        started = time.perf_counter()
+        for k, (cid, notes) in enumerate(batches):
+            queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
+        while broker.do_qsize(QUEUE_NAME) > 0:
+            for p in procs:
+                try:
+                    peak = max(peak, psutil.Process(p.pid).memory_info().rss / 2**20)
+                except psutil.Error:
+                    pass
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
+    got = db[CONTACT_NOTES].count_documents({})
+    assert got == landed, f"expected {landed} documents, found {got}"
+    return landed / elapsed, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notes", type=int, default=4000)
+    parser.add_argument("--cids", type=int, default=10)
+    args = parser.parse_args()
+    suffix = uuid.uuid4().hex[:8]
+    base = Settings()
+    settings = base.model_copy(update={
+        "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
+        "cdp_mongodb_db": f"cdp_bench_{suffix}", "queue_namespace": f"cnm-bench-{suffix}"})
+    import psycopg
+
+    try:
+        load_seed(settings, args.notes, args.cids, 42)
+        db = open_database(settings)
+        batches = build_batches(settings)
+        docs = finished_documents(settings, db, batches)
+        print(f"cores={os.cpu_count()} notes={sum(len(b) for _, b in batches)} landing={len(docs)} "
+              f"batches={len(batches)} (enqueued directly on Redis, no HTTP)")
+        top = ceiling(db, docs)
+        print(f"ceiling insert_many(1000, unordered): {top:.0f} notes/s")
+        one, rss1 = run_workers(settings, db, batches, 1, len(docs), 1)
+        print(f"1 worker  (2 threads): {one:.0f} notes/s landed, peak RSS {rss1:.0f} MB")
+        two, rss2 = run_workers(settings, db, batches, 2, len(docs), 2)
+        print(f"2 workers (2 threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
+        print(f"ingest notes_per_s={one:.0f} ceiling_notes_per_s={top:.0f} ratio={one / top:.2f} "
+              f"worker_rss_mb={max(rss1, rss2):.0f}")
+    finally:
+        pymongo.MongoClient(settings.cdp_mongodb_uri).drop_database(settings.cdp_mongodb_db)
+        r = build_broker(settings).client
+        keys = list(r.scan_iter(f"{settings.queue_namespace}*"))
+        if keys:
+            r.delete(*keys)
+        admin = settings.crm_database_url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "crm_bench_{suffix}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

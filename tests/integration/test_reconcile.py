@@ -1,0 +1,112 @@
+"""reconcile against the real stores: a clean run is ok and agrees with the seed; a missing,
+an extra and a tampered note are each caught with their ids; --repair restores them."""
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pymongo
+import pytest
+
+from crm_notes_migration.cdp.mongo import open_database
+from crm_notes_migration.client import MigrationApiClient
+from crm_notes_migration.reconcile.service import reconcile, select_cids
+from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.source.crm import CrmSource
+from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_migration.transform import TransformOptions
+from tests.e2e.run_support import run_cli
+
+
+def reconcile_cli(settings, cwd, *args: str, timeout: float = 300):
+    proc = subprocess.run(cli_command("reconcile", "--json", *args), cwd=cwd, env=settings_env(settings),
+                          capture_output=True, text=True, timeout=timeout)
+    try:
+        return proc.returncode, json.loads(proc.stdout), proc.stderr
+    except ValueError:
+        return proc.returncode, None, proc.stderr + proc.stdout
+
+
+def _reconcile(settings, client=None):
+    db = open_database(settings)
+    try:
+        with CrmSource(settings.crm_database_url) as source:
+            return reconcile(db, source, select_cids(db, source, None), tz=ZoneInfo(settings.crm_timezone),
+                             options=TransformOptions.from_settings(settings), client=client)
+    finally:
+        db.client.close()
+
+
+@pytest.fixture(scope="module")
+def module_tmp(tmp_path_factory):
+    return tmp_path_factory.mktemp("reconcile")
+
+
+def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_settings, tmp_path):
+    expectations = load_seed(isolated_settings, 300, 3, 5).to_json()
+    with LocalStack(isolated_settings, tmp_path / "stack") as stack:
+        settings = stack.settings
+        code, out, err = run_cli(settings, tmp_path, "--batch-size", "100")
+        assert code == 0, err
+
+        # 1. clean: ok, from the stores alone and with the counts endpoint, and equal to the seed
+        clean = _reconcile(isolated_settings)
+        assert clean.ok, json.dumps(clean.as_dict(), default=str)[:2000]
+        with MigrationApiClient(settings.migration_api_url, settings.migration_api_token) as client:
+            checked = _reconcile(settings, client)
+        assert checked.ok and all(x.api_counts is not None and not x.api_differences for x in checked.ledgers)
+        for ledger in clean.ledgers:
+            exp = expectations["per_cid"][str(ledger.cid)]
+            want_parked = {k: v for k, v in exp["parked"].items() if v}
+            assert (ledger.in_scope, ledger.migrated, dict(ledger.parked)) == (exp["in_scope"], exp["migrated"], want_parked)
+
+        # 2. break things: one of each kind, in different cids where possible
+        db = pymongo.MongoClient(settings.cdp_mongodb_uri, tz_aware=True)[settings.cdp_mongodb_db]
+        cids = sorted(int(c) for c in expectations["per_cid"])
+        docs = {c: sorted(db.contact_notes.find({"cid": c}), key=lambda d: d["legacy_crm_note_id"]) for c in cids}
+        gone, tampered, moved, edited = docs[cids[0]][0], docs[cids[1]][1], docs[cids[1]][2], docs[cids[2]][0]
+        soft_deleted = docs[cids[2]][3]
+        parked = next(db.contact_notes_migration_parked.find({"cid": cids[0]}), None)
+        assert parked is not None, "the seed should park some notes"
+        db.contact_notes.delete_one({"_id": gone["_id"]})
+        db.contact_notes_migration_parked.delete_one({"_id": parked["_id"]})
+        db.contact_notes.update_one({"_id": tampered["_id"]}, {"$set": {"content": "<p>tampered</p>"}})
+        db.contact_notes.update_one({"_id": moved["_id"]}, {"$set": {"created_at": moved["created_at"] - timedelta(hours=7)}})
+        db.contact_notes.update_one({"_id": edited["_id"]}, {"$set": {
+            "content": "<p>a user's edit</p>", "updated_at": edited["updated_at"] + timedelta(days=1)}})
+        with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
+            conn.execute("UPDATE crm_notes SET deleted_at = now() WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
+
+        code, out, err = reconcile_cli(settings, tmp_path)
+        assert code == 1 and out is not None, err
+        by_cid = {row["cid"]: row for row in out["cids"]}
+        assert by_cid[cids[0]]["missing"]["ids"] == sorted([gone["legacy_crm_note_id"], parked["legacy_crm_note_id"]])
+        assert by_cid[cids[1]]["mismatched"]["ids"] == sorted([tampered["legacy_crm_note_id"], moved["legacy_crm_note_id"]])
+        assert by_cid[cids[1]]["mismatches"]["content"]["ids"] == [tampered["legacy_crm_note_id"]]
+        assert by_cid[cids[1]]["mismatches"]["created_at"]["ids"] == [moved["legacy_crm_note_id"]]
+        assert by_cid[cids[2]]["extra"]["ids"] == [soft_deleted["legacy_crm_note_id"]]
+        assert by_cid[cids[2]]["edited_in_cdp"]["ids"] == [edited["legacy_crm_note_id"]]
+        assert by_cid[cids[2]]["mismatched"]["count"] == 0  # an edit is not a mismatch
+        assert [row["cid"] for row in out["cids"] if not row["ok"]] == cids
+        # the counts endpoint agrees with the stores even now (it reads the same stores)
+        assert all(row["api_differences"] == [] for row in out["cids"])
+
+        # 3. repair: re-sends the missing and mismatched notes, waits, checks again
+        code, out, err = reconcile_cli(settings, tmp_path, "--repair")
+        assert out is not None, err
+        assert out["repair"]["resent"] == 4, out["repair"]
+        assert out["totals"]["missing"] == 0 and out["totals"]["mismatched"] == 0, out["totals"]
+        assert out["totals"]["extra"] == 1 and code == 1  # a note no longer in scope is never deleted
+        assert db.contact_notes.find_one({"_id": gone["_id"]}) is not None
+        assert db.contact_notes.find_one({"_id": tampered["_id"]})["content"] == tampered["content"]
+        assert db.contact_notes_migration_parked.find_one({"_id": parked["_id"]})["reason"] == parked["reason"]
+        assert db.contact_notes.find_one({"_id": edited["_id"]})["content"] == "<p>a user's edit</p>"
+
+        # 4. the note back in scope: everything accounted for, exit 0
+        with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
+            conn.execute("UPDATE crm_notes SET deleted_at = NULL WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
+        code, out, err = reconcile_cli(settings, tmp_path)
+        assert code == 0, (err, out and out["totals"])

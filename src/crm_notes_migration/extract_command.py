@@ -115,8 +115,9 @@ def report_json(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _install_stop() -> threading.Event:
+def _install_stop() -> tuple[threading.Event, dict]:
     stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def handler(signum, frame):
         if stop.is_set():
@@ -126,7 +127,7 @@ def _install_stop() -> threading.Event:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    return stop
+    return stop, previous
 
 
 def run(
@@ -156,8 +157,8 @@ def run(
 
 def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurrency: int, dry_run: bool,
             state_file: Path | None, restart: bool, wait: bool, json_out: bool,
-            wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S) -> int:
-    """`run` with its options resolved; returns the exit code."""
+            wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S, on_report=None) -> int:
+    """`run` with its options resolved; returns the exit code (`on_report` receives the report)."""
     err = Console(stderr=True)
     if batch_size < 1 or batch_size > settings.max_batch_notes:
         err.print(f"--batch-size must be between 1 and MAX_BATCH_NOTES ({settings.max_batch_notes})")
@@ -165,19 +166,25 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
     if not dry_run and not settings.migration_api_token:
         err.print("MIGRATION_API_TOKEN is not set: the migrate endpoint needs it")
         return 2
-    stop = _install_stop()
+    stop, previous = _install_stop()
     tz = ZoneInfo(settings.crm_timezone)
-    with CrmSource(settings.crm_database_url) as source:
-        counts = source.in_scope_counts()
-        selected = sorted(cids) if cids else sorted(counts)
-        total = sum(counts.get(c, 0) for c in selected)
-        progress = RichProgress(total, err) if err.is_terminal and not json_out else LogProgress(total)
-        try:
-            report = _dry(settings, source, selected, tz, batch_size, progress, stop) if dry_run else \
-                _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait,
-                      wait_timeout, progress, stop)
-        finally:
-            progress.close()
+    try:
+        with CrmSource(settings.crm_database_url) as source:
+            counts = source.in_scope_counts()
+            selected = sorted(cids) if cids else sorted(counts)
+            total = sum(counts.get(c, 0) for c in selected)
+            progress = RichProgress(total, err) if err.is_terminal and not json_out else LogProgress(total)
+            try:
+                report = _dry(settings, source, selected, tz, batch_size, progress, stop) if dry_run else \
+                    _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait,
+                          wait_timeout, progress, stop)
+            finally:
+                progress.close()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if on_report is not None:
+        on_report(report)
     if json_out:
         print(json.dumps(report_json(report), indent=2))
     else:

@@ -1,0 +1,163 @@
+"""End-to-end pipeline benchmark: `run` from start until drained, against the insert
+ceiling of the store and against the naive per-note script.
+
+    python -m bench.pipeline --notes 21000 [--cids 130] [--workers 1]
+
+Everything happens in the benchmark's own databases (crm_bench, cdp_bench, its own Redis
+namespace) on the local services. Figures:
+- pipeline: wall time of `crm-notes-migrate run` (a subprocess) from start until the counts
+  endpoint shows nothing pending; notes/s over the in-scope notes.
+- ceiling: unordered `insert_many` of 1000 finished `contact_notes` documents at a time
+  into a scratch collection of the same store (up to CEILING_SAMPLE documents).
+- naive: per note `SELECT` the row, `find_one` its contact, `insert_one` the document,
+  measured on NAIVE_SAMPLE notes and extrapolated to N (said so in the output).
+- peak RSS of the extractor, the API and the worker (psutil, sampled every 0.2 s).
+Last line: `pipeline notes=<n> wall_s=<n> notes_per_s=<n> vs_ceiling=<r> vs_naive=<r> rss_mb_max=<n>`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import psycopg
+import pymongo
+
+from crm_notes_migration.config import Settings
+from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+
+CEILING_SAMPLE = 20_000
+NAIVE_SAMPLE = 1_000
+INSERT_CHUNK = 1000
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS (MB) per named process tree, sampled until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.pids: dict[str, int] = {}
+        self.peak: dict[str, float] = {}
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.2):
+            for name, pid in list(self.pids.items()):
+                try:
+                    proc = psutil.Process(pid)
+                    rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+                except psutil.Error:
+                    continue
+                self.peak[name] = max(self.peak.get(name, 0.0), rss / 2**20)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def _ceiling(db) -> tuple[float, int]:
+    docs: list[dict] = []
+    for cid in db.contact_notes.distinct("cid"):
+        docs.extend(db.contact_notes.find({"cid": cid}).limit(CEILING_SAMPLE - len(docs)))
+        if len(docs) >= CEILING_SAMPLE:
+            break
+    scratch = db["bench_ceiling"]
+    scratch.drop()
+    started = time.perf_counter()
+    for i in range(0, len(docs), INSERT_CHUNK):
+        scratch.insert_many(docs[i:i + INSERT_CHUNK], ordered=False)
+    elapsed = time.perf_counter() - started
+    scratch.drop()
+    return len(docs) / elapsed, len(docs)
+
+
+def _naive(settings: Settings, db) -> tuple[float, int]:
+    scratch = db["bench_naive"]
+    scratch.drop()
+    with psycopg.connect(settings.crm_database_url) as conn:
+        ids = [r[0] for r in conn.execute(
+            "SELECT id FROM crm_notes WHERE deleted_at IS NULL AND crm_person_id IS NOT NULL ORDER BY id LIMIT %s",
+            (NAIVE_SAMPLE,))]
+        started = time.perf_counter()
+        for note_id in ids:
+            row = conn.execute("SELECT id, cid, crm_person_id, content, created_by, created_at, updated_at"
+                               " FROM crm_notes WHERE id = %s", (note_id,)).fetchone()
+            contact = db.contacts.find_one({"cid": row[1], "source_id": str(row[2])})
+            if contact is None:
+                continue
+            scratch.insert_one({"cid": row[1], "contact_id": contact["_id"], "content": row[3],
+                                "legacy_crm_note_id": row[0], "created_at": row[5], "updated_at": row[6] or row[5]})
+        elapsed = time.perf_counter() - started
+    scratch.drop()
+    return len(ids) / elapsed, len(ids)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--notes", type=int, default=21000)
+    parser.add_argument("--cids", type=int, default=130)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    args = parser.parse_args()
+
+    suffix = uuid.uuid4().hex[:8]
+    base = Settings(_env_file=None)
+    settings = base.model_copy(update={
+        "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
+        "cdp_mongodb_db": f"cdp_bench_{suffix}", "queue_namespace": f"crm-notes-bench-{suffix}",
+        "migration_api_token": uuid.uuid4().hex,
+    })
+    print(f"cores={os.cpu_count()} notes={args.notes} cids={args.cids} workers={args.workers}"
+          f" batch_size={args.batch_size} concurrency={args.concurrency}", flush=True)
+    t = time.perf_counter()
+    expectations = load_seed(settings, args.notes, args.cids, args.seed).to_json()
+    in_scope = expectations["totals"]["in_scope"]
+    print(f"seeded in {time.perf_counter() - t:.1f}s: {in_scope} in scope", flush=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    db = pymongo.MongoClient(settings.cdp_mongodb_uri)[settings.cdp_mongodb_db]
+    sampler = RssSampler()
+    try:
+        with LocalStack(settings, workdir / "stack", workers=args.workers) as stack:
+            sampler.pids.update({"api": stack.procs["api"].pid,
+                                 **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
+            sampler.start()
+            started = time.perf_counter()
+            run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(args.batch_size),
+                                               "--concurrency", str(args.concurrency), "--wait-timeout", "7200"),
+                                   cwd=workdir, env=settings_env(stack.settings),
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            sampler.pids["extractor"] = run.pid
+            _, err = run.communicate()
+            wall = time.perf_counter() - started
+            sampler.stop()
+            if run.returncode != 0:
+                print(f"run exited {run.returncode}:\n{err[-2000:]}")
+        rate = in_scope / wall
+        print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained)")
+        ceiling, n_ceiling = _ceiling(db)
+        print(f"ceiling: insert_many x{INSERT_CHUNK} of {n_ceiling} finished documents = {ceiling:.0f} docs/s")
+        naive, n_naive = _naive(settings, db)
+        print(f"naive: per note SELECT + find_one + insert_one on {n_naive} notes = {naive:.0f} notes/s;"
+              f" extrapolated to {in_scope} notes: {in_scope / naive:.0f}s")
+        for name, mb in sorted(sampler.peak.items()):
+            print(f"peak rss {name}: {mb:.0f} MB")
+        rss_max = max(sampler.peak.values(), default=0.0)
+        print(f"pipeline notes={in_scope} wall_s={wall:.1f} notes_per_s={rate:.0f} vs_ceiling={rate / ceiling:.2f}"
+              f" vs_naive={rate / naive:.1f} rss_mb_max={rss_max:.0f}")
+    finally:
+        db.client.drop_database(settings.cdp_mongodb_db)
+        with psycopg.connect(base.crm_database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "crm_bench_{suffix}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

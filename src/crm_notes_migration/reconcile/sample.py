@@ -66,7 +66,7 @@ def categorise(sample: Sample) -> tuple[str, ...]:
         found.append(MENTIONS)
     if _HOSTILE.search(html):
         found.append(SANITISED_XSS)
-    if any(ord(ch) > 127 for ch in html):
+    if not html.isascii():
         found.append(UNICODE)
     if sample.legacy_attachments:
         found.append(ATTACHMENTS)

@@ -170,3 +170,31 @@ def test_dry_run_reports_the_outcome_and_writes_nothing(isolated_settings, tmp_p
         assert (row["in_scope"], row["would_land"], row["parked"]) == (exp["in_scope"], exp["migrated"], exp["parked"])
     assert world() == before
     assert not (tmp_path / ".crm-notes-migrate").exists()
+
+
+def test_sigterm_stops_cleanly_and_the_next_run_finishes_the_pass(pipeline):
+    settings, expected, proxy, db, cwd = pipeline
+    proxy.delay_s = 0.15
+    env = settings_env(settings)
+    env["MIGRATION_API_URL"] = proxy.url
+    proc = subprocess.Popen(cli_command("run", "--batch-size", "4", "--concurrency", "2"),
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(proxy.posted()) < 4:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    with sqlite3.connect(cwd / STATE) as c:
+        acked_ids = {r[0] for r in c.execute("SELECT batch_id FROM acked_batch")}
+        open_passes = c.execute("SELECT count(*) FROM cid_pass WHERE completed_at IS NULL").fetchone()[0]
+    # every batch the API answered before the stop was recorded: a clean stop loses no acknowledgement
+    assert acked_ids == {b for m, _, b, status in proxy.log if m == "POST" and status == 202}
+    assert open_passes >= 1
+    proxy.log.clear()
+    proxy.delay_s = 0
+    code, out, err = run_cli(settings, cwd, "--batch-size", "4", "--concurrency", "2", api_url=proxy.url)
+    assert code == 0, err
+    assert_matches(out, expected)
+    assert not (set(proxy.posted()) & acked_ids)

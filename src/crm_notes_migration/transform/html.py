@@ -10,9 +10,12 @@ html5ever serialised (no mutation-XSS through a later edit).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import nh3
 from selectolax.lexbor import LexborHTMLParser
+
+from .reparse import parses_literally
 
 #: Elements whose content is code (or fallback of code): removed with everything inside.
 CODE_TAGS = frozenset({
@@ -54,6 +57,8 @@ URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "mention", "data"})
 LINK_REL = "noopener noreferrer nofollow"
 
 _URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
+#: URLs that start so are neither script nor `data:`: kept as they are without more checks.
+_PLAIN_URL_PREFIXES = ("https://", "http://", "mention://", "mailto:")
 _IMAGE_DATA_URL = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp|avif)[;,]", re.I)
 _BAD_URL = re.compile(r"^\s*(?:javascript|vbscript|livescript)\s*:", re.I)
 #: Colours, keywords and lengths only: no url(), expression(), comments, escapes or quotes.
@@ -70,11 +75,18 @@ _MENTION_REL = re.compile(
 )
 
 
+#: Class and style values repeat across notes (editor classes, palette colours): their
+#: (pure) filters are memoised, bounded.
+_FILTER_CACHE_SIZE = 4096
+
+
+@lru_cache(maxsize=_FILTER_CACHE_SIZE)
 def _keep_classes(tag: str, value: str) -> str | None:
     kept = [c for c in value.split() if c.startswith("ql-") or (c == "mention" and tag == "a")]
     return " ".join(kept) if kept else None
 
 
+@lru_cache(maxsize=_FILTER_CACHE_SIZE)
 def _clean_style(value: str) -> str | None:
     kept = []
     for declaration in value.split(";"):
@@ -89,6 +101,8 @@ def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     if attribute == "class":
         return _keep_classes(tag, value)
     if attribute in _URL_ATTRIBUTES:
+        if value.startswith(_PLAIN_URL_PREFIXES):
+            return value
         stripped = value.strip()
         if _BAD_URL.match(stripped):
             return None
@@ -111,8 +125,17 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+#: The C0 controls but tab, LF and CR, and DEL, as UTF-8 bytes (each is one byte).
+_C0_AND_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+
+
 def drop_control_chars(text: str) -> str:
     """Remove control characters (C0, DEL, C1) except tab, LF and CR."""
+    # Cheap test first: in UTF-8 a C0 control or DEL is its own byte (every byte of a
+    # multi-byte sequence is >= 0x80) and a C1 control is 0xC2 0x80-0x9F.
+    encoded = text.encode("utf-8", "surrogatepass")
+    if b"\xc2" not in encoded and len(encoded.translate(None, _C0_AND_DEL)) == len(encoded):
+        return text
     return _CONTROL_CHARS.sub("", text)
 
 
@@ -130,12 +153,15 @@ def sanitize_html(html: str | None) -> str:
     # Misnested markup (a heading inside a heading, …) can serialise to HTML that parses
     # into another tree, and numeric references (`java&#1;script:`) decode to control
     # characters whose removal could rejoin a scheme: clean again until nothing changes.
-    # Input that is already clean (the common case) costs one pass.
-    for _ in range(_MAX_PASSES):
-        if cleaned == source:
-            break
-        source = drop_control_chars(cleaned)
-        cleaned = _CLEANER.clean(source)
+    # Input that is already clean costs one pass; so does output that provably re-parses
+    # to the tree it came from (no numeric reference in the input, hence no control
+    # character in the output, and `parses_literally`): nh3 would return it unchanged.
+    if cleaned != source and ("&#" in source or not parses_literally(cleaned, ALLOWED_TAGS)):
+        for _ in range(_MAX_PASSES):
+            if cleaned == source:
+                break
+            source = drop_control_chars(cleaned)
+            cleaned = _CLEANER.clean(source)
     if 'class="mention"' in cleaned:
         cleaned = _MENTION_REL.sub(r"\1>", cleaned)
     return cleaned

@@ -6,7 +6,9 @@ Seeds a private CRM + CDP database (seed generator and loader), builds contract 
 of 1000 with the CRM reader and `legacy_note_to_contract`, and ENQUEUES THEM DIRECTLY on
 the Redis queue (no HTTP), then times 1 and 2 real `worker` processes until the queue is
 empty. The ceiling is the same finished documents (transformed beforehand) inserted with
-unordered `insert_many` of 1000 into the same store. Peak RSS of a worker via psutil.
+unordered `insert_many` of 1000 into the same store, measured right before and right
+after each worker run (the machine is shared: load changes within seconds); the last
+line gives medians over rounds. Peak RSS of a worker via psutil.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from statistics import median
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -77,11 +80,26 @@ def _env(settings) -> dict[str, str]:
     return env
 
 
+def _wait_workers_up(broker, n_workers: int, since_ms: float, timeout_s: float = 120) -> None:
+    """Until n_workers worker processes have talked to Redis (their heartbeats), plus a
+    moment for their consumers to poll: process start-up is not part of the figure."""
+    key = f"{broker.namespace}:__heartbeats__"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        alive = [m for m in broker.client.zrangebyscore(key, since_ms, "+inf") if m.decode() != broker.broker_id]
+        if len(alive) >= n_workers:
+            time.sleep(0.5)
+            return
+        time.sleep(0.1)
+    raise RuntimeError("workers did not start")
+
+
 def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) -> tuple[float, float]:
     """(landed notes/s, peak worker RSS in MB) for n_workers worker processes."""
     for name in (CONTACT_NOTES, PARKED, BATCHES):
         db[name].delete_many({})
     ensure_indexes(db)
+    launched_ms = time.time() * 1000
     procs = [subprocess.Popen([sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", "2"],
                               env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(n_workers)]
@@ -89,7 +107,7 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) ->
     queue = BatchQueue(broker)
     peak = 0.0
     try:
-        time.sleep(3)  # workers up and polling
+        _wait_workers_up(broker, n_workers, launched_ms)
         started = time.perf_counter()
         for k, (cid, notes) in enumerate(batches):
             queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
@@ -115,6 +133,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=4000)
     parser.add_argument("--cids", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="ceiling / 1 worker / ceiling rounds; the figures are medians over rounds")
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:8]
     base = Settings()
@@ -130,14 +150,21 @@ def main() -> None:
         docs = finished_documents(settings, db, batches)
         print(f"cores={os.cpu_count()} notes={sum(len(b) for _, b in batches)} landing={len(docs)} "
               f"batches={len(batches)} (enqueued directly on Redis, no HTTP)")
-        top = ceiling(db, docs)
-        print(f"ceiling insert_many(1000, unordered): {top:.0f} notes/s")
-        one, rss1 = run_workers(settings, db, batches, 1, len(docs), 1)
-        print(f"1 worker  (2 threads): {one:.0f} notes/s landed, peak RSS {rss1:.0f} MB")
-        two, rss2 = run_workers(settings, db, batches, 2, len(docs), 2)
+        # The machine is shared: the ceiling is measured just before and just after each
+        # worker run, and each round's ratio is against the mean of the two.
+        ones, tops, ratios, rss = [], [], [], []
+        for rnd in range(1, args.rounds + 1):
+            before = ceiling(db, docs)
+            one, rss1 = run_workers(settings, db, batches, 1, len(docs), rnd)
+            after = ceiling(db, docs)
+            top = (before + after) / 2
+            ones.append(one), tops.append(top), ratios.append(one / top), rss.append(rss1)
+            print(f"round {rnd}: ceiling insert_many(1000, unordered) {before:.0f}/{after:.0f} notes/s; "
+                  f"1 worker (2 threads) {one:.0f} notes/s landed, ratio {one / top:.2f}, peak RSS {rss1:.0f} MB")
+        two, rss2 = run_workers(settings, db, batches, 2, len(docs), args.rounds + 1)
         print(f"2 workers (2 threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
-        print(f"ingest notes_per_s={one:.0f} ceiling_notes_per_s={top:.0f} ratio={one / top:.2f} "
-              f"worker_rss_mb={max(rss1, rss2):.0f}")
+        print(f"ingest notes_per_s={median(ones):.0f} ceiling_notes_per_s={median(tops):.0f} "
+              f"ratio={median(ratios):.2f} worker_rss_mb={max(rss + [rss2]):.0f}")
     finally:
         pymongo.MongoClient(settings.cdp_mongodb_uri).drop_database(settings.cdp_mongodb_db)
         r = build_broker(settings).client

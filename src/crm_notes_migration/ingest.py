@@ -8,7 +8,8 @@ with SPEC §3's reasons → landed notes leave the parked collection.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +31,8 @@ Resolver = Callable[[int, Sequence[NoteV1]], list[Resolution]]
 
 #: How often a conditional update that lost a race is re-read and decided again.
 _MAX_REPLACE_ATTEMPTS = 3
+#: Notes transformed per insert: chunk k is written while chunk k+1 is transformed.
+INSERT_CHUNK = 250
 
 
 @dataclass
@@ -78,19 +81,7 @@ def _edited_in_cdp(stored: dict[str, Any]) -> bool:
     return stored.get("updated_at") != legacy_updated_at
 
 
-def ingest_notes(
-    store: NoteStore,
-    resolve: Resolver,
-    cid: int,
-    raw_notes: Sequence[dict[str, Any]],
-    options: TransformOptions,
-    now: datetime,
-) -> IngestSummary:
-    """Land `raw_notes` (contract dicts) of `cid`: after it, each note is in `contact_notes`
-    or parked with its reason (an `edited_in_cdp` note is in both). Safe to repeat and to
-    run concurrently with itself: the deterministic `_id` and conditional updates decide."""
-    summary = IngestSummary()
-    parks: list[dict[str, Any]] = []
+def _valid_notes(cid: int, raw_notes: Sequence[dict[str, Any]], parks: list[dict[str, Any]]):
     notes: list[NoteV1] = []
     payloads: dict[int, dict[str, Any]] = {}
     for raw in raw_notes:
@@ -104,42 +95,84 @@ def ingest_notes(
             continue  # the same note twice in one batch: the first copy decides
         payloads[note.legacy_crm_note_id] = raw
         notes.append(note)
+    return notes, payloads
 
+
+def ingest_notes(
+    store: NoteStore,
+    resolve: Resolver,
+    cid: int,
+    raw_notes: Sequence[dict[str, Any]],
+    options: TransformOptions,
+    now: datetime,
+    chunk: int = INSERT_CHUNK,
+) -> IngestSummary:
+    """Land `raw_notes` (contract dicts) of `cid`: after it, each note is in `contact_notes`
+    or parked with its reason (an `edited_in_cdp` note is in both). Safe to repeat and to
+    run concurrently with itself: the deterministic `_id` and conditional updates decide.
+
+    Round trips: one read of the batch's stored documents (started first, it runs while
+    the batch is resolved and transformed), unordered inserts of the new documents in
+    chunks (chunk k is written while chunk k+1 is transformed), conditional updates only
+    where a stored document differs, one park write and one unpark delete. The store is
+    called from one I/O thread at a time, never concurrently."""
+    summary = IngestSummary()
+    parks: list[dict[str, Any]] = []
+    notes, payloads = _valid_notes(cid, raw_notes, parks)
     docs: dict[int, dict[str, Any]] = {}
-    for note, resolution in zip(notes, resolve(cid, notes)):
-        result = transform_note(cid, note, resolution, options)
-        lid = note.legacy_crm_note_id
-        if result.document is None:
-            parks.append(park_record(cid, lid, payloads[lid], result.reason or INVALID_NOTE, result.detail))
-        else:
-            docs[lid] = result.document
+    duplicates: list[int] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="ingest-io") as io:
+        wanted = list(payloads) + [int(p["legacy_crm_note_id"]) for p in parks]
+        reading = io.submit(store.find_notes, cid, wanted)
+        resolutions = resolve(cid, notes)
+        writes = []
+        for start in range(0, len(notes), chunk):
+            fresh = []
+            for note, resolution in zip(notes[start:start + chunk], resolutions[start:start + chunk]):
+                result = transform_note(cid, note, resolution, options)
+                lid = note.legacy_crm_note_id
+                if result.document is None:
+                    parks.append(park_record(cid, lid, payloads[lid], result.reason or INVALID_NOTE, result.detail))
+                else:
+                    docs[lid] = result.document
+                    fresh.append(result.document)
+            stored = reading.result()  # needed from the first insert on; long done by now
+            fresh = [d for d in fresh if int(d["legacy_crm_note_id"]) not in stored]
+            writes.append(io.submit(store.insert_notes, fresh, now))
+        stored = reading.result()
+        for w in writes:
+            duplicates.extend(w.result())
 
-    duplicates = store.insert_notes(list(docs.values()), now)
-    dup_set = set(duplicates)
-    summary.inserted = len(docs) - len(dup_set)
-    landed = [lid for lid in docs if lid not in dup_set]
-    if duplicates:
-        landed += _settle_existing(store, cid, {lid: docs[lid] for lid in duplicates}, payloads, parks, summary, now)
+    raced = set(duplicates)
+    summary.inserted = len(docs) - len(raced) - sum(1 for lid in docs if lid in stored)
+    landed = [lid for lid in docs if lid not in raced and lid not in stored]
+    existing = {lid: docs[lid] for lid in docs if lid in stored or lid in raced}
+    if existing:
+        known = {lid: stored[lid] for lid in existing if lid in stored}
+        landed += _settle_existing(store, cid, existing, known, payloads, parks, summary, now)
 
-    parks = _skip_already_migrated(store, cid, parks)
+    parks = _skip_already_migrated(stored.keys() | docs.keys(), parks)
+    summary.unparked = store.unpark(cid, sorted(docs[lid]["_id"] for lid in landed))
     store.park(parks, now)
     summary.parked.update(p["reason"] for p in parks)
-
-    landed_oids = [docs[lid]["_id"] for lid in landed]
-    summary.unparked = store.unpark(cid, sorted(store.parked_ids(cid, landed_oids)))
     summary.landed_ids = landed
     return summary
 
 
-def _settle_existing(store, cid, wanted, payloads, parks, summary, now) -> list[int]:
+def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -> list[int]:
     """Decide, for notes whose `_id` exists already, between nothing, an update and
-    parking as `edited_in_cdp`. Returns the legacy ids that count as landed."""
+    parking as `edited_in_cdp`. `known`: stored documents read already (a stale one only
+    costs a retry: updates are conditional). Returns the legacy ids that count as landed."""
     landed: list[int] = []
     pending = dict(wanted)
-    for _ in range(_MAX_REPLACE_ATTEMPTS):
+    for attempt in range(_MAX_REPLACE_ATTEMPTS):
         if not pending:
             break
-        stored_by_id = store.find_notes(cid, list(pending))
+        if attempt == 0:
+            missing = [lid for lid in pending if lid not in known]
+            stored_by_id = {**known, **(store.find_notes(cid, missing) if missing else {})}
+        else:
+            stored_by_id = store.find_notes(cid, list(pending))
         retry: dict[int, dict[str, Any]] = {}
         for lid, doc in pending.items():
             stored = stored_by_id.get(lid)
@@ -170,11 +203,8 @@ def _settle_existing(store, cid, wanted, payloads, parks, summary, now) -> list[
     return landed
 
 
-def _skip_already_migrated(store: NoteStore, cid: int, parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A note already in `contact_notes` is accounted for: it is not parked again, except
-    as `edited_in_cdp` (SPEC §3's one exception)."""
-    candidates = [int(p["legacy_crm_note_id"]) for p in parks if p["reason"] != EDITED_IN_CDP]
-    if not candidates:
-        return parks
-    existing = store.existing_ids(cid, candidates)
-    return [p for p in parks if p["reason"] == EDITED_IN_CDP or int(p["legacy_crm_note_id"]) not in existing]
+def _skip_already_migrated(in_notes: Set[int], parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A note in `contact_notes` (`in_notes`: read at the start of the batch, or written
+    by it) is accounted for: it is not parked again, except as `edited_in_cdp` (SPEC §3's one
+    exception)."""
+    return [p for p in parks if p["reason"] == EDITED_IN_CDP or int(p["legacy_crm_note_id"]) not in in_notes]

@@ -33,14 +33,9 @@ class NoteStore(Protocol):
         """Overwrite the fields of a stored document (keeping `_id`, `migrated_at`) if its
         `updated_at` is still `expected_updated_at`; True when it was written."""
 
-    def existing_ids(self, cid: int, legacy_ids: Sequence[int]) -> set[int]:
-        """Which of these legacy ids of the cid are in `contact_notes`."""
-
-    def parked_ids(self, cid: int, ids: Sequence[ObjectId]) -> set[ObjectId]:
-        """Which of these `_id`s have a parked record in the cid."""
-
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
-        """Remove these parked records of the cid; returns how many went."""
+        """Remove the parked records of these `_id`s of the cid, where there are any;
+        returns how many went (one round trip, no read first)."""
 
     def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
         """Insert parked records, or refresh existing ones (reason, note, detail,
@@ -81,24 +76,12 @@ class MongoNoteStore:
         cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
         return {int(d["legacy_crm_note_id"]): d for d in cursor}
 
-    def existing_ids(self, cid: int, legacy_ids: Sequence[int]) -> set[int]:
-        if not legacy_ids:
-            return set()
-        cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}},
-                                 {"_id": 0, "legacy_crm_note_id": 1})
-        return {int(d["legacy_crm_note_id"]) for d in cursor}
-
     def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
         fields = {k: v for k, v in doc.items() if k not in ("_id", "migrated_at")}
         result = self.notes.update_one(
             {"_id": doc["_id"], "cid": doc["cid"], "updated_at": expected_updated_at}, {"$set": fields}
         )
         return result.matched_count == 1
-
-    def parked_ids(self, cid: int, ids: Sequence[ObjectId]) -> set[ObjectId]:
-        if not ids:
-            return set()
-        return {d["_id"] for d in self.parked.find({"cid": cid, "_id": {"$in": list(ids)}}, {"_id": 1})}
 
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
         if not ids:

@@ -17,6 +17,7 @@ Last line: `pipeline notes=<n> wall_s=<n> notes_per_s=<n> vs_ceiling=<r> vs_naiv
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import tempfile
@@ -134,13 +135,21 @@ def main() -> None:
             run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(args.batch_size),
                                                "--concurrency", str(args.concurrency), "--wait-timeout", "7200"),
                                    cwd=workdir, env=settings_env(stack.settings),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             sampler.pids["extractor"] = run.pid
-            _, err = run.communicate()
+            out, err = run.communicate()
             wall = time.perf_counter() - started
             sampler.stop()
             if run.returncode != 0:
-                print(f"run exited {run.returncode}:\n{err[-2000:]}")
+                print(f"run exited {run.returncode}: {err[-500:]}")
+                try:
+                    summary = json.loads(out)
+                    print(f"error: {summary['error']}, drained: {summary['drained']}")
+                    for row in summary["cids"]:
+                        if not row["complete"]:
+                            print(f"incomplete: {row}")
+                except ValueError:
+                    print(out[-1000:])
         rate = in_scope / wall
         print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained)")
         ceiling, n_ceiling = _ceiling(db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -25,8 +26,6 @@ DEFAULT_BACKOFF_CAP_S = 30.0
 DEFAULT_MAX_THROTTLE_WAIT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
 DEFAULT_POLL_INTERVAL_S = 1.0
-#: Above this many cids still pending, one all-cids counts request is cheaper than one per cid.
-ALL_CIDS_POLL_THRESHOLD = 16
 
 
 class MigrationApiError(RuntimeError):
@@ -152,26 +151,26 @@ class MigrationApiClient:
     ) -> dict[int, dict[str, Any]]:
         """Poll the counts until `pending == 0` for every cid; returns the last counts per cid.
 
-        Only cids still pending are polled again (the count scans one cid's documents);
-        when many are pending, one all-cids request replaces the per-cid ones.
-        Raises `TimeoutError` (with the last counts in `args[1]`) after `timeout_s`.
+        Called once everything was sent, so a cid seen with nothing pending stays drained.
+        Cids are checked one at a time in order and only the first still-pending cid is
+        polled again (the queue drains roughly in send order): each poll costs one cid's
+        count, never a whole-collection scan. Raises `TimeoutError` (with the counts so far
+        in `args[1]`) after `timeout_s`.
         """
         latest: dict[int, dict[str, Any]] = {}
-        waiting = set(cids)
+        waiting = deque(cids)
         deadline = time.monotonic() + timeout_s
-        while True:
-            if len(waiting) > ALL_CIDS_POLL_THRESHOLD:
-                answered = {int(c["cid"]): c for c in self.counts().get("cids", [])}
-                for cid in waiting - answered.keys():
-                    answered[cid] = self.counts(cid)
-                latest.update({cid: answered[cid] for cid in waiting})
-            else:
-                latest.update({cid: self.counts(cid) for cid in waiting})
-            waiting = {cid for cid in waiting if latest[cid].get("pending", 0) > 0}
+        while waiting:
+            cid = waiting[0]
+            latest[cid] = self.counts(cid)
+            if latest[cid].get("pending", 0) <= 0:
+                waiting.popleft()
+                continue
             if on_progress is not None:
                 on_progress(latest)
-            if not waiting:
-                return latest
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{len(waiting)} cid(s) still pending after {timeout_s:.0f}s", latest)
             self._sleep(poll_interval_s)
+        if on_progress is not None:
+            on_progress(latest)
+        return latest

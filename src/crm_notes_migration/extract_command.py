@@ -187,6 +187,8 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
         on_report(report)
     if json_out:
         print(json.dumps(report_json(report), indent=2))
+        if report.error:
+            err.print(f"error: {report.error}")
     else:
         _table(report, Console())
         if report.error:

@@ -127,11 +127,11 @@ def test_unreachable_api_gives_clear_error(sleeps):
     assert len(sleeps) == 3
 
 
-def test_wait_drained_polls_only_pending_cids(sleeps):
+def test_wait_drained_polls_the_first_pending_cid_until_drained_then_the_next(sleeps):
     server = ScriptedServer([
         (200, {}, {"cid": 1, "migrated": 1, "parked": {}, "pending": 2}),
-        (200, {}, {"cid": 2, "migrated": 3, "parked": {}, "pending": 0}),
         (200, {}, {"cid": 1, "migrated": 3, "parked": {"contact_not_found": 0}, "pending": 0}),
+        (200, {}, {"cid": 2, "migrated": 3, "parked": {}, "pending": 0}),
     ])
     try:
         final = make_client(server.url, sleeps).wait_drained([1, 2], timeout_s=30, poll_interval_s=0.25)
@@ -141,8 +141,8 @@ def test_wait_drained_polls_only_pending_cids(sleeps):
     paths = [r[1] for r in server.requests]
     assert paths == [
         "/v1/migrations/crm-notes/counts?cid=1",
-        "/v1/migrations/crm-notes/counts?cid=2",
         "/v1/migrations/crm-notes/counts?cid=1",
+        "/v1/migrations/crm-notes/counts?cid=2",
     ]
     assert sleeps == [0.25]
 

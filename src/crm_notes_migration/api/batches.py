@@ -88,7 +88,7 @@ class BatchIntake:
         known = self.ledger.get(envelope.batch_id)
         if known is not None:
             return self._replay(known, body_sha, envelope)
-        if self.ledger.queued_notes() >= self.high_water_notes:
+        if self.queue.queued_notes() >= self.high_water_notes:
             raise Overloaded()
         cid = envelope.cid
         accepted, rejected, parks = split_notes(cid, envelope.notes)

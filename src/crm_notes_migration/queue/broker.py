@@ -85,14 +85,55 @@ def batch_message(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> Messa
     return Message(queue_name=QUEUE_NAME, actor_name=ACTOR_NAME, args=(cid, batch_id, notes), kwargs={}, options={})
 
 
+#: Adds a batch's notes to the queued-notes total once per batch (KEYS: hash, total).
+_ADD_QUEUED = """
+if redis.call('hsetnx', KEYS[1], ARGV[1], ARGV[2]) == 1 then redis.call('incrby', KEYS[2], ARGV[2]) end
+"""
+#: Takes a batch's notes off the total once, however often it is delivered.
+_DROP_QUEUED = """
+local n = redis.call('hget', KEYS[1], ARGV[1])
+if n then redis.call('hdel', KEYS[1], ARGV[1]); redis.call('decrby', KEYS[2], n) end
+"""
+
+
 class BatchQueue:
     """Enqueues batches, at most once while a batch is on the queue, and manages
-    dead-lettered jobs."""
+    dead-lettered jobs. Keeps, beside the queue in Redis, the number of notes of batches
+    enqueued and not done yet (dead-lettered ones included until they are done): the
+    API's high-water check reads it in O(1). It is bookkeeping per batch_id, so duplicate
+    deliveries do not count twice, and a Redis that lost its data loses it with the queue."""
 
     def __init__(self, broker: RedisBroker) -> None:
         self.broker = broker
         self.client: redis.Redis = broker.client
         self.ns = broker.namespace
+        self._keys = [f"{self.ns}:queued_notes:by_batch", f"{self.ns}:queued_notes:total"]
+        self._add = self.client.register_script(_ADD_QUEUED)
+        self._drop = self.client.register_script(_DROP_QUEUED)
+
+    def queued_notes(self) -> int:
+        """Notes of batches enqueued and not done yet (one Redis GET)."""
+        return int(self.client.get(self._keys[1]) or 0)
+
+    def batch_done(self, batch_id: str) -> None:
+        """The batch has been ingested: its notes leave the queued total (idempotent),
+        and its last error is forgotten."""
+        self._drop(keys=self._keys, args=[batch_id])
+        self.client.hdel(self._errors_key, batch_id)
+
+    @property
+    def _errors_key(self) -> str:
+        return f"{self.ns}:job_errors"
+
+    def note_error(self, batch_id: str, error: str) -> None:
+        """Remember the last error of a batch's job (Dramatiq keeps a traceback only
+        for jobs it retries, so a job that fails for good at once would say nothing)."""
+        self.client.hset(self._errors_key, batch_id, error[:500])
+
+    def last_error(self, batch_id: str) -> str:
+        """The last error noted for the batch's job, or ""."""
+        raw = self.client.hget(self._errors_key, batch_id)
+        return raw.decode("utf-8", "replace") if raw else ""
 
     def _marker(self, batch_id: str) -> str:
         return f"{self.ns}:enqueued:{batch_id}"
@@ -104,9 +145,11 @@ class BatchQueue:
         if not self.client.set(self._marker(batch_id), "1", nx=True, ex=ENQUEUED_MARKER_TTL_S):
             return False
         try:
+            self._add(keys=self._keys, args=[batch_id, len(notes)])
             self.broker.enqueue(batch_message(cid, batch_id, notes))
         except BaseException:
             self.client.delete(self._marker(batch_id))
+            self.batch_done(batch_id)
             raise
         return True
 

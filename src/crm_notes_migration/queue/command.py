@@ -28,7 +28,7 @@ def failed_jobs(requeue: bool = typer.Option(False, help="Put every failed job b
     jobs = queue.failed_jobs()
     for job in jobs:
         cid, batch_id, notes = job.args
-        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [""]
+        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [queue.last_error(batch_id)]
         typer.echo(f"{batch_id}\tcid={cid}\tnotes={len(notes)}\tretries={job.options.get('retries', 0)}\t{last[0]}")
     typer.echo(f"{len(jobs)} failed job(s)")
     if requeue and jobs:

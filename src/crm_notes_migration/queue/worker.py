@@ -16,7 +16,7 @@ from ..cdp.resolve import resolve_notes
 from ..cdp.store import MongoNoteStore
 from ..ingest import ingest_notes
 from ..transform import TransformOptions
-from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, build_broker, declare_ingest_actor
+from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,9 @@ STOP_TIMEOUT_MS = 60_000
 IDLE_POLL_MS = 200
 
 
-def make_batch_handler(settings, db):
-    """The job body: ingest one batch, then mark it done in the ledger."""
+def make_batch_handler(settings, db, queue: BatchQueue | None = None):
+    """The job body: ingest one batch, then mark it done in the ledger (and tell the
+    queue's bookkeeping: queued notes, last error of a failing job)."""
     store = MongoNoteStore(db)
     ledger = BatchLedger(db)
     resolver = partial(resolve_notes, db)
@@ -36,14 +37,29 @@ def make_batch_handler(settings, db):
 
     def ingest_batch(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc)
-        summary = ingest_notes(store, resolver, cid, notes, options, now)
-        ledger.mark_done(batch_id, datetime.now(timezone.utc))
+        try:
+            summary = ingest_notes(store, resolver, cid, notes, options, now)
+            ledger.mark_done(batch_id, datetime.now(timezone.utc))
+        except Exception as exc:
+            _note_error(queue, batch_id, exc)
+            raise
+        if queue is not None:
+            queue.batch_done(batch_id)
         log.info(
             "batch %s cid %s: inserted %d updated %d unchanged %d parked %s",
             batch_id, cid, summary.inserted, summary.updated, summary.unchanged, dict(summary.parked),
         )
 
     return ingest_batch
+
+
+def _note_error(queue: BatchQueue | None, batch_id: str, exc: Exception) -> None:
+    if queue is None:
+        return
+    try:
+        queue.note_error(batch_id, f"{type(exc).__name__}: {exc}")
+    except Exception as why:  # Redis away: the job's own error is what matters
+        log.debug("could not note the error of batch %s: %s", batch_id, why)
 
 
 def _beat(broker, stop: threading.Event) -> None:
@@ -63,7 +79,7 @@ def run_worker(settings, threads: int = 2, stop: threading.Event | None = None) 
     db = open_database(settings)
     ensure_indexes(db)
     broker = build_broker(settings)
-    declare_ingest_actor(broker, make_batch_handler(settings, db))
+    declare_ingest_actor(broker, make_batch_handler(settings, db, BatchQueue(broker)))
     worker = Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -24,6 +24,7 @@ from .transform import (
     Resolution,
     TransformOptions,
     note_object_id,
+    source_sha256,
     transform_note,
 )
 
@@ -120,6 +121,7 @@ def ingest_notes(
     parks: list[dict[str, Any]] = []
     notes, payloads = _valid_notes(cid, raw_notes, parks)
     docs: dict[int, dict[str, Any]] = {}
+    new_sources: dict[int, str] = {}
     duplicates: list[int] = []
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-io") as io:
         wanted = list(payloads) + [int(p["legacy_crm_note_id"]) for p in parks]
@@ -133,6 +135,7 @@ def ingest_notes(
                 lid = note.legacy_crm_note_id
                 if result.document is None:
                     parks.append(park_record(cid, lid, payloads[lid], result.reason or INVALID_NOTE, result.detail))
+                    new_sources[lid] = source_sha256(cid, note)
                 else:
                     docs[lid] = result.document
                     fresh.append(result.document)
@@ -151,7 +154,7 @@ def ingest_notes(
         known = {lid: stored[lid] for lid in existing if lid in stored}
         landed += _settle_existing(store, cid, existing, known, payloads, parks, summary, now)
 
-    parks = _skip_already_migrated(stored.keys() | docs.keys(), parks)
+    parks = _parks_of_migrated_notes(store, cid, stored, docs.keys(), new_sources, parks)
     summary.unparked = store.unpark(cid, sorted(docs[lid]["_id"] for lid in landed))
     store.park(parks, now)
     summary.parked.update(p["reason"] for p in parks)
@@ -203,8 +206,41 @@ def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -
     return landed
 
 
-def _skip_already_migrated(in_notes: Set[int], parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A note in `contact_notes` (`in_notes`: read at the start of the batch, or written
-    by it) is accounted for: it is not parked again, except as `edited_in_cdp` (SPEC §3's one
-    exception)."""
-    return [p for p in parks if p["reason"] == EDITED_IN_CDP or int(p["legacy_crm_note_id"]) not in in_notes]
+def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[str, Any]], landed_here: Set[int],
+                             new_sources: dict[int, str], parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which parks to write, for notes that are (or were, at the start of the batch) in
+    `contact_notes`. SPEC §3: every in-scope note in exactly one of the two collections,
+    a user's edit never overwritten, nothing lost. So, for a note that would park now:
+
+    - already migrated from this very legacy version (same `source_sha256`; e.g. only
+      the CDP's contacts changed since), or written by this batch: it is accounted for,
+      nothing is parked, the document stays;
+    - migrated from an older legacy version and edited in the CDP since: the user's edit
+      stays, the newer legacy version is parked as `edited_in_cdp` (SPEC's one exception),
+      its detail naming the reason it could not land anyway;
+    - migrated from an older legacy version, not edited: the stale copy is removed (only
+      if still unedited: the delete is conditional on `updated_at`) and the newer version
+      is parked with its reason; it lands once that is fixed (`retry-parked`). Keeping the
+      stale copy would leave the note in both collections, or drop the newer version;
+    - an invalid note (no source checksum to compare) keeps the earlier behaviour: the
+      document stays and nothing is parked.
+    """
+    out: list[dict[str, Any]] = []
+    for park in parks:
+        lid = int(park["legacy_crm_note_id"])
+        old = stored.get(lid)
+        if park["reason"] == EDITED_IN_CDP or (old is None and lid not in landed_here):
+            out.append(park)
+            continue
+        new_sha = new_sources.get(lid)
+        if old is None or new_sha is None or (old.get("migration") or {}).get("source_sha256") == new_sha:
+            continue
+        if _edited_in_cdp(old):
+            detail = (f"the CDP copy was edited by a user; the newer legacy version was not applied "
+                      f"(it would park anyway: {park['reason']}: {park['detail']})")
+            out.append({**park, "reason": EDITED_IN_CDP, "detail": detail})
+        elif store.remove_note(cid, old["_id"], old["updated_at"]):
+            out.append(park)
+        else:  # edited or rewritten meanwhile: decided again on the next delivery
+            raise RuntimeError(f"cid {cid}: note {lid} changed while being parked")
+    return out

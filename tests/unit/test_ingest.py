@@ -45,6 +45,13 @@ class MemoryStore:
         stored.update({k: v for k, v in doc.items() if k not in ("_id", "migrated_at")})
         return True
 
+    def remove_note(self, cid, note_id, expected_updated_at):
+        stored = self.notes.get(note_id)
+        if stored is None or stored["cid"] != cid or stored["updated_at"] != expected_updated_at:
+            return False
+        del self.notes[note_id]
+        return True
+
     def parked_ids(self, cid, ids):
         return {i for i in ids if i in self.parked and self.parked[i]["cid"] == cid}
 
@@ -114,3 +121,33 @@ def test_a_migrated_note_is_not_parked_again():
     _run(store, [_note(1)])
     out = _run(store, [_note(1)], contacts={})
     assert dict(out.parked) == {} and len(store.notes) == 1 and store.parked == {}
+
+
+def _run_small(store, notes, now=NOW):
+    return ingest_notes(store, _resolver({1: (CONTACT,)}), CID, notes, TransformOptions(max_note_html_bytes=200), now)
+
+
+def test_a_changed_note_that_now_parks_replaces_its_stale_copy():
+    store = MemoryStore()
+    _run_small(store, [_note(1), _note(2)])
+    big = "<p>" + "x" * 300 + "</p>"
+    out = _run_small(store, [_note(1, big, "2022-01-01T00:00:00+00:00")], now=LATER)
+    assert dict(out.parked) == {"content_too_large": 1}
+    assert [d["legacy_crm_note_id"] for d in store.notes.values()] == [2]  # in exactly one collection
+    (rec,) = store.parked.values()
+    assert rec["legacy_crm_note_id"] == 1 and rec["reason"] == "content_too_large"
+    assert rec["note"]["content_html"] == big  # the newer version is kept, nothing lost
+
+
+def test_a_changed_note_that_now_parks_keeps_a_users_edit():
+    store = MemoryStore()
+    _run_small(store, [_note(1)])
+    (doc,) = store.notes.values()
+    doc.update(content="<p>user edit</p>", updated_at=LATER)
+    big = "<p>" + "x" * 300 + "</p>"
+    out = _run_small(store, [_note(1, big, "2022-01-01T00:00:00+00:00")], now=LATER)
+    assert dict(out.parked) == {"edited_in_cdp": 1}
+    assert doc["content"] == "<p>user edit</p>" and list(store.notes.values()) == [doc]
+    (rec,) = store.parked.values()
+    assert rec["reason"] == "edited_in_cdp" and "content_too_large" in rec["detail"]
+    assert rec["note"]["content_html"] == big

@@ -33,6 +33,10 @@ class NoteStore(Protocol):
         """Overwrite the fields of a stored document (keeping `_id`, `migrated_at`) if its
         `updated_at` is still `expected_updated_at`; True when it was written."""
 
+    def remove_note(self, cid: int, note_id: ObjectId, expected_updated_at: datetime) -> bool:
+        """Delete a stored document if its `updated_at` is still `expected_updated_at`
+        (never a user's edit made meanwhile); True when it went."""
+
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
         """Remove the parked records of these `_id`s of the cid, where there are any;
         returns how many went (one round trip, no read first)."""
@@ -82,6 +86,10 @@ class MongoNoteStore:
             {"_id": doc["_id"], "cid": doc["cid"], "updated_at": expected_updated_at}, {"$set": fields}
         )
         return result.matched_count == 1
+
+    def remove_note(self, cid: int, note_id: ObjectId, expected_updated_at: datetime) -> bool:
+        result = self.notes.delete_one({"_id": note_id, "cid": cid, "updated_at": expected_updated_at})
+        return result.deleted_count == 1
 
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
         if not ids:

@@ -143,11 +143,11 @@ ferret_build() {
 }
 
 ferret_up() {
+  ferret_build  # always: tests start private FerretDB instances from this binary
   if port_open "$FERRET_PORT"; then
     ferret_ok && return 0
     die "port $FERRET_PORT is held by something that does not speak the MongoDB protocol"
   fi
-  ferret_build
   mkdir -p "$DATA/ferretdb"
   log "starting FerretDB"
   nohup "$FERRET_BIN" -handler postgresql \

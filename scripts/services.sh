@@ -54,7 +54,18 @@ ensure_packages() {
   local missing=()
   [ -n "$(pg_bindir)" ] && command -v psql >/dev/null || missing+=(postgresql postgresql-client)
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server redis-tools)
-  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt_install "${missing[@]}"
+    # Debian's package may start its default cluster on our port; we run our own in .data/.
+    if command -v pg_lsclusters >/dev/null; then
+      pg_lsclusters --no-header 2>/dev/null | awk -v p="$PG_PORT" '$3 == p && $4 == "online" {print $1, $2}' |
+        while read -r ver name; do
+          log "stopping Debian's default cluster $ver/$name that the install started on port $PG_PORT"
+          pg_ctlcluster "$ver" "$name" stop || true
+          echo manual >"/etc/postgresql/$ver/$name/start.conf" 2>/dev/null || true
+        done
+    fi
+  fi
 }
 
 # PostgreSQL refuses to run as root, and the postgres user may not be able to reach a

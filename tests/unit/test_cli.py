@@ -24,3 +24,13 @@ def test_spec_command_has_its_flags_and_help(command, flags):
         assert flag in result.output, f"{command} lacks {flag}"
     first_line = result.output.strip().splitlines()
     assert any(line.strip() for line in first_line[1:]), "no help text"
+
+
+def test_every_registered_command_is_documented_in_the_readme():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    names = [c.name for c in app.registered_commands]
+    assert set(SPEC_COMMANDS) <= set(names)
+    for name in names:
+        assert f"| `{name}" in readme, f"README's command table lacks {name}"

@@ -154,3 +154,42 @@ def test_wait_drained_times_out(sleeps):
             make_client(server.url, sleeps).wait_drained([1], timeout_s=0)
     finally:
         server.close()
+
+
+def _row(cid, pending, migrated=5):
+    return {"cid": cid, "migrated": migrated, "parked": {}, "pending": pending}
+
+
+def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(sleeps):
+    cids = list(range(1, 11))
+    server = ScriptedServer([
+        (200, {}, _row(10, 4)),
+        (200, {}, _row(10, 0)),
+        (200, {}, {"cids": [_row(c, 2 if c == 3 else 0) for c in cids] + [_row(99, 7)]}),
+        (200, {}, _row(3, 0)),
+        (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids if c != 7]}),
+        (200, {}, _row(7, 0, migrated=0)),
+    ])
+    try:
+        final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
+    finally:
+        server.close()
+    base = "/v1/migrations/crm-notes/counts"
+    assert [r[1] for r in server.requests] == [
+        f"{base}?cid=10", f"{base}?cid=10", base, f"{base}?cid=3", base, f"{base}?cid=7",
+    ]
+    assert sorted(final) == cids  # only the run's cids, not 99
+    assert final[4]["migrated"] == 4 and final[7]["migrated"] == 0
+    assert all(row["pending"] == 0 for row in final.values())
+    assert sleeps == [0.5, 0.5]
+
+
+def test_wait_drained_many_cids_times_out_with_counts_so_far(sleeps):
+    cids = list(range(1, 11))
+    server = ScriptedServer([(200, {}, _row(10, 1))] * 3)
+    try:
+        with pytest.raises(TimeoutError) as info:
+            make_client(server.url, sleeps).wait_drained(cids, timeout_s=0)
+    finally:
+        server.close()
+    assert info.value.args[1][10]["pending"] == 1

@@ -39,13 +39,38 @@ NAIVE_SAMPLE = 1_000
 INSERT_CHUNK = 1000
 
 
+def _cpu_s(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def service_cpu_s() -> dict[str, float]:
+    """CPU seconds used so far by the shared FerretDB and PostgreSQL (PostgreSQL: the
+    postmaster, its exited backends and its live ones). Shared services: other users'
+    load counts too, so these are upper bounds for the run's share."""
+    out = {"ferretdb": 0.0, "postgres": 0.0}
+    for proc in psutil.process_iter(["name"]):
+        try:
+            name = proc.info["name"] or ""
+            if name.startswith("ferretdb"):
+                out["ferretdb"] += _cpu_s(proc)
+            elif name == "postgres" and proc.parent() is not None and proc.parent().name() != "postgres":
+                t = proc.cpu_times()  # the postmaster: its own time and its exited backends'
+                out["postgres"] += t.user + t.system + t.children_user + t.children_system
+                out["postgres"] += sum(_cpu_s(c) for c in proc.children())
+        except psutil.Error:
+            continue
+    return out
+
+
 class RssSampler(threading.Thread):
-    """Peak RSS (MB) per named process tree, sampled until stopped."""
+    """Peak RSS (MB) and last seen CPU seconds per named process tree, sampled until stopped."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.pids: dict[str, int] = {}
         self.peak: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -53,7 +78,9 @@ class RssSampler(threading.Thread):
             for name, pid in list(self.pids.items()):
                 try:
                     proc = psutil.Process(pid)
-                    rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+                    tree = [proc, *proc.children(recursive=True)]
+                    rss = sum(p.memory_info().rss for p in tree)
+                    self.cpu[name] = sum(_cpu_s(p) for p in tree)
                 except psutil.Error:
                     continue
                 self.peak[name] = max(self.peak.get(name, 0.0), rss / 2**20)
@@ -131,6 +158,7 @@ def main() -> None:
             sampler.pids.update({"api": stack.procs["api"].pid,
                                  **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
             sampler.start()
+            services_before = service_cpu_s()
             started = time.perf_counter()
             run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(args.batch_size),
                                                "--concurrency", str(args.concurrency), "--wait-timeout", "7200"),
@@ -139,6 +167,7 @@ def main() -> None:
             sampler.pids["extractor"] = run.pid
             out, err = run.communicate()
             wall = time.perf_counter() - started
+            services_after = service_cpu_s()
             sampler.stop()
             if run.returncode != 0:
                 print(f"run exited {run.returncode}: {err[-500:]}")
@@ -159,6 +188,10 @@ def main() -> None:
               f" extrapolated to {in_scope} notes: {in_scope / naive:.0f}s")
         for name, mb in sorted(sampler.peak.items()):
             print(f"peak rss {name}: {mb:.0f} MB")
+        cpu = {**sampler.cpu, **{k: services_after[k] - services_before[k] for k in services_after}}
+        print("cpu seconds during the run: " + " ".join(f"{k}={v:.1f}" for k, v in sorted(cpu.items()))
+              + f" total={sum(cpu.values()):.1f} ({sum(cpu.values()) / max(in_scope, 1) * 1e6:.0f} us/note;"
+              " shared services include other users' load)")
         rss_max = max(sampler.peak.values(), default=0.0)
         print(f"pipeline notes={in_scope} wall_s={wall:.1f} notes_per_s={rate:.0f} vs_ceiling={rate / ceiling:.2f}"
               f" vs_naive={rate / naive:.1f} rss_mb_max={rss_max:.0f}")

@@ -15,6 +15,7 @@ from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
+from .cid_markers import CidMarkers
 from .mongo import CONTACT_NOTES, PARKED
 
 DUPLICATE_KEY = 11000
@@ -60,10 +61,12 @@ class MongoNoteStore:
         self.db = db
         self.notes = db[CONTACT_NOTES]
         self.parked = db[PARKED]
+        self.markers = CidMarkers(db)
 
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not docs:
             return []
+        self.markers.mark(doc["cid"] for doc in docs)
         rows = [{**doc, "migrated_at": now} for doc in docs]
         try:
             self.notes.insert_many(rows, ordered=False)
@@ -75,7 +78,7 @@ class MongoNoteStore:
         return []
 
     def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        if not legacy_ids:
+        if not legacy_ids or not self.markers.may_have_notes(cid):
             return {}
         cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
         return {int(d["legacy_crm_note_id"]): d for d in cursor}

@@ -1,0 +1,60 @@
+"""The store skips the read of a batch's stored notes for a cid the migration never wrote
+(cid markers), and still finds every stored note when the cid was written: by an earlier
+store (another process), or before markers existed."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from functools import partial
+
+from bson import Int64
+
+from crm_notes_migration.cdp.mongo import CONTACT_NOTES, NOTE_CIDS, open_database
+from crm_notes_migration.cdp.resolve import resolve_notes
+from crm_notes_migration.cdp.store import MongoNoteStore
+from crm_notes_migration.ingest import ingest_notes
+from crm_notes_migration.transform import TransformOptions, note_object_id
+
+from .cdp_support import add_contacts, note
+
+CID = 31
+NOW = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+
+
+def _ingest(settings, db, notes, now=NOW):
+    store = MongoNoteStore(db)  # a fresh store: no memory of earlier calls, as in a new worker
+    return ingest_notes(store, partial(resolve_notes, db), CID, notes, TransformOptions.from_settings(settings), now)
+
+
+def test_a_changed_note_that_now_parks_replaces_the_copy_written_by_an_earlier_worker(isolated_settings):
+    db = open_database(isolated_settings)
+    add_contacts(db, CID, [1, 2])
+    first = _ingest(isolated_settings, db, [note(1, 1), note(2, 2)])
+    assert first.inserted == 2
+    assert db[NOTE_CIDS].find_one({"_id": f"notes:{CID}"}) is not None
+    # note 2 changed in the CRM and now points at a person without a contact: the stale
+    # copy must go and the new version park (only possible if the stored copy is read)
+    changed = note(2, 99, "<p>changed</p>", updated_at="2022-01-01T00:00:00+00:00")
+    again = _ingest(isolated_settings, db, [note(1, 1), changed], NOW + timedelta(hours=1))
+    assert again.unchanged == 1 and dict(again.parked) == {"contact_not_found": 1}
+    assert [d["legacy_crm_note_id"] for d in db.contact_notes.find({"cid": CID})] == [1]
+
+
+def test_documents_written_before_markers_existed_are_still_found(isolated_settings):
+    db = open_database(isolated_settings)
+    add_contacts(db, CID, [1])
+    _ingest(isolated_settings, db, [note(1, 1)])
+    db.drop_collection(NOTE_CIDS)  # as a database written by a version without markers
+    stored = db[CONTACT_NOTES].find_one({"cid": CID})
+    found = MongoNoteStore(db).find_notes(CID, [1])
+    assert found[1]["_id"] == stored["_id"] == note_object_id(CID, 1)
+    assert db[NOTE_CIDS].find_one({"_id": "initialised"}) is not None
+
+
+def test_an_unwritten_cid_is_not_read_and_a_written_one_is(isolated_settings):
+    db = open_database(isolated_settings)
+    store = MongoNoteStore(db)
+    assert store.find_notes(CID, [1]) == {}
+    doc = {"_id": note_object_id(CID, 1), "cid": Int64(CID), "legacy_crm_note_id": Int64(1), "content": "<p>x</p>"}
+    assert store.insert_notes([doc], NOW) == []
+    assert MongoNoteStore(db).find_notes(CID, [1])[1]["content"] == "<p>x</p>"
+    assert MongoNoteStore(db).find_notes(CID + 1, [1]) == {}

@@ -28,6 +28,6 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(services, tmp_path):
     assert "run exit 0, reconcile exit 0" in proc.stderr.replace("\n", " ")
     report = tmp_path / "out" / "qa.html"
     assert report.exists() and report.stat().st_size > 1000
-    assert str(report) in proc.stderr.replace("\n", "")
+    assert report.as_uri() in proc.stderr.replace("\n", "")
     assert (tmp_path / ".crm-notes-migrate" / "demo" / "api.log").exists()
     assert _demo_children(tmp_path / ".crm-notes-migrate" / "demo") == []

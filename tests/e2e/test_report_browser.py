@@ -172,8 +172,11 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     page.on("requestfailed", lambda r: failed.append((r.url, r.failure or "")))
     page.goto(path.as_uri())
     page.wait_for_selector("html[data-qa-ready='1']", timeout=10_000)  # the report's own script ran
+    assert page.locator("iframe.note").count() == 0  # closed cid sections: no frame built yet
+    assert page.locator("details.cid").count() == 2 and page.locator("details.cid[open]").count() == 0
+    page.click("#open-all")  # the report's script builds the frames of each opened cid
     notes = page.locator("iframe.note")
-    for i in range(notes.count()):  # frames load lazily: bring every one into view
+    for i in range(notes.count()):
         notes.nth(i).scroll_into_view_if_needed()
         page.wait_for_timeout(50)
     page.wait_for_timeout(1500)  # time for any payload (timers, refresh, loads) to fire
@@ -199,6 +202,8 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     first = page.frame_locator("#sample-101-1 iframe.note").first
     assert "日本語" in first.locator("body").inner_text()
     assert page.locator("#summary tr[data-cid='202'] .status-fail").count() == 1
+    assert page.locator("#summary tr[data-cid='101'] .status-ok").count() == 1
+    assert page.locator("details.cid[data-status='fail'] [data-sample-key]").count() == len(_samples(base)) - 1
     assert "9001, 9002" in page.locator("#summary tr[data-cid='202']").inner_text()
     shot = page.screenshot(full_page=False)
     assert _png_colours(shot) > 20
@@ -222,6 +227,7 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     # kept in the page: a reload restores the verdicts from localStorage
     page.reload()
     page.wait_for_selector("html[data-qa-ready='1']")
+    assert "1/1 reviewed" in page.inner_text("#cid-101 > summary")
     assert page.is_checked("#sample-202-3 input[value=fail]")
     assert page.input_value("#sample-202-3 textarea").startswith("=HYPERLINK")
     assert page.evaluate("window.qaVerdictsCsv()").count("\r\n") == len(_samples(base)) + 1

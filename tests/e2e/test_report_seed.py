@@ -73,7 +73,10 @@ def test_report_on_a_seed_samples_every_hard_case_and_stays_inert(isolated_setti
         page.on("requestfinished", lambda r: finished.append(r.url))
         page.goto(report.as_uri())
         page.wait_for_selector("html[data-qa-ready='1']", timeout=10_000)
+        assert page.locator("iframe.note").count() == 0  # built only when a cid is opened
+        page.click("#open-all")
         notes = page.locator("iframe.note")
+        assert notes.count() >= len(soup.select(".slot"))
         for i in range(notes.count()):
             notes.nth(i).scroll_into_view_if_needed()
         page.wait_for_timeout(1000)

@@ -30,12 +30,13 @@ def reconcile_cli(settings, cwd, *args: str, timeout: float = 300):
         return proc.returncode, None, proc.stderr + proc.stdout
 
 
-def _reconcile(settings, client=None):
+def _reconcile(settings, client=None, **parallel):
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
             return reconcile(db, source, select_cids(db, source, None), tz=ZoneInfo(settings.crm_timezone),
-                             options=TransformOptions.from_settings(settings), client=client)
+                             options=TransformOptions.from_settings(settings), client=client,
+                             settings=settings, **parallel)
     finally:
         db.client.close()
 
@@ -93,6 +94,13 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         assert [row["cid"] for row in out["cids"] if not row["ok"]] == cids
         # the counts endpoint agrees with the stores even now (it reads the same stores)
         assert all(row["api_differences"] == [] for row in out["cids"])
+        # the on-disk snapshot read on two processes finds exactly the same (the CLI used
+        # per-cid queries on one process for these 3 cids)
+        fast = _reconcile(isolated_settings, snapshot=True, workers=2)
+        keys = ("in_scope", "migrated", "parked", "missing", "extra", "duplicates", "mismatched", "mismatches",
+                "edited_in_cdp", "anomalies", "parked_stale", "store", "status")
+        got = json.loads(json.dumps(fast.as_dict()["cids"], default=str))
+        assert [{k: row[k] for k in keys} for row in got] == [{k: row[k] for k in keys} for row in out["cids"]]
 
         # 3. repair: re-sends the missing and mismatched notes, waits, checks again
         code, out, err = reconcile_cli(settings, tmp_path, "--repair")

@@ -124,3 +124,33 @@ def test_sampler_keeps_every_hard_case_and_is_deterministic(data_seed):
     assert len(picked) == 5
     assert [s.legacy_crm_note_id for s in picked] == [s.legacy_crm_note_id for s in run(42)]
     assert any([s.legacy_crm_note_id for s in run(seed)] != [s.legacy_crm_note_id for s in picked] for seed in range(5))
+
+
+def test_status_fails_on_accounting_warns_on_parked_and_ignores_anomalies():
+    from crm_notes_migration.reconcile.ledger import FAIL, OK, WARN, CidLedger
+
+    clean = CidLedger(cid=1, in_scope=3, migrated=3)
+    clean.add_anomaly(1, "unresolved_mention")
+    clean.add_anomaly(2, "attachment_dropped")
+    clean.add_anomaly(3, "updated_before_created")
+    clean.edited_in_cdp.add(2)
+    assert (clean.ok, clean.status) == (True, OK)  # anomalies and user edits: informational
+
+    parked = CidLedger(cid=1, in_scope=3, migrated=2)
+    parked.parked["contact_not_found"] += 1
+    assert (parked.ok, parked.status) == (True, WARN)
+    stale = CidLedger(cid=1, in_scope=3, migrated=3)
+    stale.parked_stale.add(3)
+    assert (stale.ok, stale.status) == (True, WARN)
+
+    for finding in ("missing", "extra", "duplicates"):
+        broken = CidLedger(cid=1, in_scope=3, migrated=3)
+        broken.parked["contact_not_found"] += 1
+        getattr(broken, finding).add(7)
+        assert (broken.ok, broken.status) == (False, FAIL), finding
+    mismatched = CidLedger(cid=1, in_scope=3, migrated=3)
+    mismatched.add_mismatch(5, [checks.CONTENT_TAMPERED])
+    assert (mismatched.ok, mismatched.status) == (False, FAIL)
+    disagreeing = CidLedger(cid=1, in_scope=3, migrated=3)
+    disagreeing.api_differences.append("migrated: api 2 != store 3")
+    assert disagreeing.status == FAIL

@@ -32,10 +32,11 @@ def _line(ledger: CidLedger) -> str:
 def reconcile(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     report: Path = typer.Option(None, help="Write the HTML QA report here."),
-    sample: int = typer.Option(20, help="Samples per cid in the report."),
+    sample: int = typer.Option(3, help="Random samples per cid in the report, besides one note of every hard case present."),
     repair: bool = typer.Option(False, help="Re-send missing and mismatched notes, then check again."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int = typer.Option(0, help="Seed of the report's sample (same seed, same data: same sample)."),
+    workers: int = typer.Option(0, help="Processes reconciling cids in parallel (0: os.cpu_count())."),
 ) -> None:
     """Source against CDP per cid; exit 0 only when every in-scope note is accounted for.
 
@@ -47,7 +48,7 @@ def reconcile(
     from ..cdp.mongo import open_database
     from ..source.crm import CrmSource
     from ..transform import TransformOptions
-    from .service import reconcile as run_reconcile, reconcile_and_repair, select_cids
+    from .service import default_workers, reconcile as run_reconcile, reconcile_and_repair, select_cids
 
     settings = Settings()
     if repair and not settings.migration_api_token:
@@ -66,13 +67,14 @@ def reconcile(
     try:
         with CrmSource(settings.crm_database_url) as source:
             cids = select_cids(db, source, cid)
+            parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
             if repair:
                 result = reconcile_and_repair(db, source, cids, tz=tz, options=options, client=client,
                                               sample_size=sample_size, seed=seed,
-                                              batch_size=min(500, settings.max_batch_notes))
+                                              batch_size=min(500, settings.max_batch_notes), **parallel)
             else:
                 result = run_reconcile(db, source, cids, tz=tz, options=options, client=client,
-                                       sample_size=sample_size, seed=seed, on_cid=progress)
+                                       sample_size=sample_size, seed=seed, on_cid=progress, **parallel)
     finally:
         if client is not None:
             client.close()

@@ -2,8 +2,8 @@
 
 Three ascending streams per cid are merged by legacy note id (`diff.merge_sorted`): the
 source (re-transformed with the core, one page at a time), the stored documents and the
-parked records (both `find({"cid": cid})` sorted by `legacy_crm_note_id`: an equality
-filter FerretDB pushes down). Nothing of other cids, and no id set, is held in memory.
+parked records (from `snapshot`: per-cid queries, or a sorted on-disk snapshot). Nothing
+of other cids, and no id set, is held in memory.
 """
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pymongo import ASCENDING
 from pymongo.database import Database
 
 from ..cdp.mongo import CONTACT_NOTES, PARKED
@@ -24,10 +23,10 @@ from .checks import EXPECTED_PARKED, compare_document, is_edited_in_cdp
 from .diff import merge_sorted
 from .ledger import CidLedger
 from .sample import Sample, StratifiedSampler
+from .snapshot import CidStores, LiveStores, note_id_of
 
 #: Source notes transformed per page (one contacts + one users query per page).
 DEFAULT_PAGE_SIZE = 500
-_NO_ID = -1
 
 
 @dataclass(slots=True)
@@ -65,14 +64,8 @@ def expected_notes(
                 yield Expected(note, contract, result.document, result.reason, list(anomalies) + result.anomalies)
 
 
-def _sorted_by_note_id(db: Database, collection: str, cid: int, projection: dict | None = None) -> Iterator[dict]:
-    cursor = db[collection].find({"cid": cid}, projection).sort("legacy_crm_note_id", ASCENDING)
-    return iter(cursor.batch_size(1000))
-
-
 def _note_id(doc: dict[str, Any]) -> int:
-    value = doc.get("legacy_crm_note_id")
-    return int(value) if isinstance(value, int) else _NO_ID
+    return note_id_of(doc.get("legacy_crm_note_id"))
 
 
 def reconcile_cid(
@@ -86,14 +79,17 @@ def reconcile_cid(
     repair: RepairSink | None = None,
     cap: int = 50,
     page_size: int = DEFAULT_PAGE_SIZE,
+    stores: CidStores | None = None,
 ) -> CidLedger:
     """Walks the cid once; returns its ledger. Offers every in-scope note to `sampler`
-    and hands each missing or mismatched one to `repair`."""
+    and hands each missing or mismatched one to `repair`. The stored side comes from
+    `stores` (default: per-cid queries on `db`)."""
     ledger = CidLedger(cid=cid, cap=cap)
+    stores = stores or LiveStores(db)
     merged = merge_sorted({
         "source": (expected_notes(db, source, cid, tz, options, page_size), lambda e: e.note.id),
-        "documents": (_sorted_by_note_id(db, CONTACT_NOTES, cid), _note_id),
-        "parked": (_sorted_by_note_id(db, PARKED, cid, {"note": 0}), _note_id),
+        "documents": (stores.stream(CONTACT_NOTES, cid), _note_id),
+        "parked": (stores.stream(PARKED, cid), _note_id),
     })
     for row in merged:
         found, docs, parked = row.items

@@ -1,8 +1,9 @@
 """The QA sample: per cid, a seeded random sample that always holds every hard case present.
 
 Stratified by reservoir sampling over the cid's stream: one reservoir of `n` notes plus one
-single-slot reservoir per hard-case category, so memory is O(n + categories) per cid and
-the same seed over the same data picks the same notes.
+single-slot reservoir per hard-case category (among the notes covering the most categories),
+so memory is O(n + categories) per cid and the same seed over the same data picks the same
+notes. A category already shown by another picked note adds no note of its own.
 """
 from __future__ import annotations
 
@@ -96,7 +97,7 @@ class StratifiedSampler:
         self._rng = random.Random(f"{seed}:{cid}")
         self._seen = 0
         self._reservoir: list[Sample] = []
-        self._by_category: dict[str, tuple[int, Sample]] = {}
+        self._by_category: dict[str, tuple[int, int, Sample]] = {}  # (width, ties, pick)
 
     def offer(self, sample: Sample) -> None:
         """Considers one note; keeps it only if it wins a reservoir slot."""
@@ -110,23 +111,28 @@ class StratifiedSampler:
                 slot = self._rng.randrange(self._seen)
                 if slot < self.n:
                     self._reservoir[slot] = sample
+        width = len(sample.categories)
         for category in sample.categories:
-            count, _ = self._by_category.get(category, (0, sample))
-            count += 1
-            if count == 1 or self._rng.randrange(count) == 0:
-                self._by_category[category] = (count, sample)
-            else:
-                self._by_category[category] = (count, self._by_category[category][1])
+            # Per category, a seeded pick among the notes covering the most categories: fewer,
+            # harder notes show every case (keeps the report light).
+            best, ties, kept = self._by_category.get(category, (0, 0, sample))
+            if width > best:
+                self._by_category[category] = (width, 1, sample)
+            elif width == best:
+                ties += 1
+                self._by_category[category] = (best, ties, sample if self._rng.randrange(ties) == 0 else kept)
 
     def result(self) -> list[Sample]:
         """One note per hard case present, filled up to `n` from the random reservoir."""
         if not self.n:
             return []
         chosen: dict[int, Sample] = {}
+        covered: set[str] = set()
         for category in HARD_CASES:
-            if category in self._by_category:
-                picked = self._by_category[category][1]
+            if category in self._by_category and category not in covered:
+                picked = self._by_category[category][2]
                 chosen[picked.legacy_crm_note_id] = picked
+                covered.update(picked.categories)
         for sample in self._reservoir:
             if len(chosen) >= self.n:
                 break

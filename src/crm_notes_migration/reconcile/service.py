@@ -1,7 +1,10 @@
 """The reconcile use case: every selected cid, optional counts cross-check, optional repair."""
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,9 +15,11 @@ from ..cdp.mongo import CONTACT_NOTES, PARKED
 from ..source.crm import CrmSource
 from ..transform import TransformOptions
 from .engine import RepairSink, reconcile_cid
+from .parallel import reconcile_in_processes
 from .ledger import CidLedger, compare_api_counts, totals
 from .repair import Repairer
 from .sample import Sample, StratifiedSampler
+from .snapshot import SNAPSHOT_MIN_CIDS, CidStores, LiveStores, StoreSnapshot
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
@@ -60,6 +65,26 @@ def select_cids(db: Database, source: CrmSource, wanted: Sequence[int] | None) -
     return sorted(cids)
 
 
+def reconcile_one(
+    db: Database, source: CrmSource, cid: int, *, tz: ZoneInfo, options: TransformOptions,
+    stores: CidStores | None = None, sample_size: int = 0, seed: int = 0, repair_sink: RepairSink | None = None,
+) -> tuple[CidLedger, list[Sample]]:
+    """One cid's ledger and sample; an error is booked on the ledger, never raised."""
+    sampler = StratifiedSampler(sample_size, seed, cid) if sample_size else None
+    try:
+        ledger = reconcile_cid(db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink,
+                               stores=stores)
+    except Exception as exc:  # one broken cid must not hide the others' findings
+        ledger = CidLedger(cid=cid)
+        ledger.errors.append(f"{type(exc).__name__}: {exc}")
+    return ledger, sampler.result() if sampler is not None else []
+
+
+def default_workers(cids: int) -> int:
+    """os.cpu_count() processes, never more than cids; one for a handful of cids."""
+    return 1 if cids < SNAPSHOT_MIN_CIDS else max(1, min(os.cpu_count() or 1, cids))
+
+
 def reconcile(
     db: Database,
     source: CrmSource,
@@ -72,28 +97,46 @@ def reconcile(
     seed: int = 0,
     repair_sink: RepairSink | None = None,
     on_cid: Callable[[CidLedger], None] | None = None,
+    settings: Any = None,
+    workers: int = 1,
+    snapshot: bool | None = None,
 ) -> Reconciliation:
     """One pass over `cids`: a ledger per cid (cross-checked with the counts endpoint when a
-    client is given) and the per-cid stratified samples."""
-    ledgers: list[CidLedger] = []
-    samples: list[Sample] = []
-    for cid in cids:
-        sampler = StratifiedSampler(sample_size, seed, cid) if sample_size else None
+    client is given) and the per-cid stratified samples, in cid order.
+
+    `snapshot` (default: from SNAPSHOT_MIN_CIDS cids on) reads the CDP collections once into
+    a temporary `StoreSnapshot` instead of querying per cid. `workers` > 1 (needs `settings`,
+    and no `repair_sink`: the re-sends are posted from this process) reconciles whole cids
+    on that many processes."""
+    cids = list(cids)
+    if snapshot is None:
+        snapshot = len(cids) >= SNAPSHOT_MIN_CIDS
+    parallel = workers > 1 and settings is not None and repair_sink is None and len(cids) > 1
+    with tempfile.TemporaryDirectory(prefix="crm-notes-reconcile-") as tmp:
+        stores = StoreSnapshot.build(db, Path(tmp) / "stores.sqlite", cids) if snapshot else LiveStores(db)
         try:
-            ledger = reconcile_cid(db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink)
-        except Exception as exc:  # one broken cid must not hide the others' findings
-            ledger = CidLedger(cid=cid)
-            ledger.errors.append(f"{type(exc).__name__}: {exc}")
-        if client is not None and not ledger.errors:
-            try:
-                compare_api_counts(ledger, client.counts(cid))
-            except Exception as exc:
-                ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
-        ledgers.append(ledger)
-        if sampler is not None:
-            samples.extend(sampler.result())
-        if on_cid is not None:
-            on_cid(ledger)
+            if parallel:
+                path = stores.path if isinstance(stores, StoreSnapshot) else None
+                results = reconcile_in_processes(settings, cids, workers=min(workers, len(cids)), snapshot_path=path,
+                                                 sample_size=sample_size, seed=seed)
+            else:
+                results = (reconcile_one(db, source, cid, tz=tz, options=options, stores=stores,
+                                         sample_size=sample_size, seed=seed, repair_sink=repair_sink) for cid in cids)
+            ledgers: list[CidLedger] = []
+            samples: list[Sample] = []
+            for ledger, picked in results:
+                if client is not None and not ledger.errors:
+                    try:
+                        compare_api_counts(ledger, client.counts(ledger.cid))
+                    except Exception as exc:
+                        ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+                ledgers.append(ledger)
+                samples.extend(picked)
+                if on_cid is not None:
+                    on_cid(ledger)
+        finally:
+            if isinstance(stores, StoreSnapshot):
+                stores.close()
     return Reconciliation(ledgers, samples)
 
 
@@ -109,6 +152,8 @@ def reconcile_and_repair(
     seed: int = 0,
     batch_size: int = 500,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    settings: Any = None,
+    workers: int = 1,
 ) -> Reconciliation:
     """Reconcile, re-send every missing and mismatched note, wait for the queue to drain,
     then reconcile again; the second pass is the result."""
@@ -121,7 +166,8 @@ def reconcile_and_repair(
             client.wait_drained(sorted(repairer.sent), timeout_s=drain_timeout_s)
         except TimeoutError:
             drained = False
-    second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed)
+    second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed,
+                       settings=settings, workers=workers)
     second.repair = {
         "before": totals(first.ledgers),
         "resent": repairer.count,

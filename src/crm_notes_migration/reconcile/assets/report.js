@@ -42,6 +42,12 @@
     var done = all.filter(function (c) { return read(c).verdict !== ""; }).length;
     var el = document.getElementById("verdict-progress");
     if (el) { el.textContent = done + " of " + all.length + " samples have a verdict"; }
+    sections().forEach(function (section) {
+      var mine = Array.prototype.slice.call(section.querySelectorAll("[data-sample-key]"));
+      var n = mine.filter(function (c) { return read(c).verdict !== ""; }).length;
+      var mark = section.querySelector("summary .done");
+      if (mark) { mark.textContent = n ? n + "/" + mine.length + " reviewed" : ""; }
+    });
   }
 
   function cell(value) {
@@ -74,6 +80,49 @@
     document.body.removeChild(a);
     setTimeout(function () { URL.revokeObjectURL(url); }, 1000);
   }
+
+  // Note frames are built only when a cid's section opens: the page stays light. The note's
+  // HTML is attribute text, handed to a sandboxed frame's srcdoc, never parsed into this page.
+  var samples = document.getElementById("samples");
+  var frameHead = samples ? samples.getAttribute("data-frame-head") || "" : "";
+
+  function buildFrames(section) {
+    var slots = section.querySelectorAll(".slot[data-html]");
+    var legacyHtml = "";
+    for (var i = 0; i < slots.length; i++) {
+      var slot = slots[i];
+      var html = slot.getAttribute("data-same") === "legacy" ? legacyHtml : slot.getAttribute("data-html");
+      if (slot.getAttribute("data-side") === "legacy") { legacyHtml = html; }
+      var frame = document.createElement("iframe");
+      frame.className = "note";
+      frame.setAttribute("sandbox", "");
+      frame.setAttribute("referrerpolicy", "no-referrer");
+      frame.setAttribute("title", slot.getAttribute("data-side") + " note");
+      frame.srcdoc = frameHead + html + "</body></html>";
+      slot.removeAttribute("data-html");
+      slot.appendChild(frame);
+    }
+  }
+
+  function sections() { return Array.prototype.slice.call(document.querySelectorAll("details.cid")); }
+
+  sections().forEach(function (section) {
+    section.addEventListener("toggle", function () { if (section.open) { buildFrames(section); } });
+    if (section.open) { buildFrames(section); }
+  });
+  function openTarget() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id ? document.getElementById(id) : null;
+    var section = el && el.closest ? el.closest("details.cid") : null;
+    if (section && !section.open) { section.open = true; el.scrollIntoView(); }
+  }
+  window.addEventListener("hashchange", openTarget);
+  openTarget();
+  function setAll(open) { sections().forEach(function (section) { section.open = open; }); }
+  var openAll = document.getElementById("open-all");
+  if (openAll) { openAll.addEventListener("click", function () { setAll(true); }); }
+  var closeAll = document.getElementById("close-all");
+  if (closeAll) { closeAll.addEventListener("click", function () { setAll(false); }); }
 
   cards().forEach(function (card) {
     restore(card);

@@ -85,6 +85,17 @@ class RssSampler(threading.Thread):
                     continue
                 self.peak[name] = max(self.peak.get(name, 0.0), rss / 2**20)
 
+    def cpu_now(self) -> dict[str, float]:
+        """CPU seconds used so far per named process tree."""
+        out = {}
+        for name, pid in self.pids.items():
+            try:
+                proc = psutil.Process(pid)
+                out[name] = sum(_cpu_s(p) for p in [proc, *proc.children(recursive=True)])
+            except psutil.Error:
+                continue
+        return out
+
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
@@ -159,6 +170,7 @@ def main() -> None:
                                  **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
             sampler.start()
             services_before = service_cpu_s()
+            started_cpu = sampler.cpu_now()  # the API and workers started (and imported) before
             started = time.perf_counter()
             run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(args.batch_size),
                                                "--concurrency", str(args.concurrency), "--wait-timeout", "7200"),
@@ -188,7 +200,8 @@ def main() -> None:
               f" extrapolated to {in_scope} notes: {in_scope / naive:.0f}s")
         for name, mb in sorted(sampler.peak.items()):
             print(f"peak rss {name}: {mb:.0f} MB")
-        cpu = {**sampler.cpu, **{k: services_after[k] - services_before[k] for k in services_after}}
+        cpu = {name: used - started_cpu.get(name, 0.0) for name, used in sampler.cpu.items()}
+        cpu.update({k: services_after[k] - services_before[k] for k in services_after})
         print("cpu seconds during the run: " + " ".join(f"{k}={v:.1f}" for k, v in sorted(cpu.items()))
               + f" total={sum(cpu.values()):.1f} ({sum(cpu.values()) / max(in_scope, 1) * 1e6:.0f} us/note;"
               " shared services include other users' load)")

@@ -1,5 +1,5 @@
-"""The store skips the read of a batch's stored notes for a cid the migration never wrote
-(cid markers), and still finds every stored note when the cid was written: by an earlier
+"""The store skips the read of a batch's stored notes for ids of a cid the migration never
+wrote (cid markers), and still finds every stored note when the cid was written: by an earlier
 store (another process), or before markers existed."""
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_a_changed_note_that_now_parks_replaces_the_copy_written_by_an_earlier_w
     add_contacts(db, CID, [1, 2])
     first = _ingest(isolated_settings, db, [note(1, 1), note(2, 2)])
     assert first.inserted == 2
-    assert db[NOTE_CIDS].find_one({"_id": f"notes:{CID}"}) is not None
+    assert db[NOTE_CIDS].find_one({"cid": CID}) is not None
     # note 2 changed in the CRM and now points at a person without a contact: the stale
     # copy must go and the new version park (only possible if the stored copy is read)
     changed = note(2, 99, "<p>changed</p>", updated_at="2022-01-01T00:00:00+00:00")
@@ -58,3 +58,16 @@ def test_an_unwritten_cid_is_not_read_and_a_written_one_is(isolated_settings):
     assert store.insert_notes([doc], NOW) == []
     assert MongoNoteStore(db).find_notes(CID, [1])[1]["content"] == "<p>x</p>"
     assert MongoNoteStore(db).find_notes(CID + 1, [1]) == {}
+
+
+def test_markers_cover_the_id_ranges_written_only(isolated_settings):
+    db = open_database(isolated_settings)
+    store = MongoNoteStore(db)
+    docs = [{"_id": note_object_id(CID, i), "cid": Int64(CID), "legacy_crm_note_id": Int64(i)} for i in (10, 20)]
+    store.insert_notes(docs, NOW)
+    fresh = MongoNoteStore(db).markers
+    assert not fresh.may_have_notes(CID, [21, 30])   # a later batch of the same cid
+    assert not fresh.may_have_notes(CID, [1, 9])
+    assert fresh.may_have_notes(CID, [15])            # inside the written range
+    assert fresh.may_have_notes(CID, [5, 25])
+    assert not fresh.may_have_notes(CID + 1, [10])

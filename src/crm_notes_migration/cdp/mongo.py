@@ -13,7 +13,7 @@ PARKED = "contact_notes_migration_parked"
 BATCHES = "migration_batches"
 CONTACTS = "contacts"
 USERS = "users"
-#: Which cids the migration may have written `contact_notes` documents of (see cid_markers.py).
+#: Which legacy ids of which cids the migration may have written to `contact_notes` (cid_markers.py).
 NOTE_CIDS = "migration_note_cids"
 
 #: MongoDB error codes a store answers when it does not support partial indexes

@@ -66,7 +66,7 @@ class MongoNoteStore:
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not docs:
             return []
-        self.markers.mark(doc["cid"] for doc in docs)
+        self.markers.mark(docs)
         rows = [{**doc, "migrated_at": now} for doc in docs]
         try:
             self.notes.insert_many(rows, ordered=False)
@@ -78,7 +78,7 @@ class MongoNoteStore:
         return []
 
     def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        if not legacy_ids or not self.markers.may_have_notes(cid):
+        if not self.markers.may_have_notes(cid, legacy_ids):
             return {}
         cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
         return {int(d["legacy_crm_note_id"]): d for d in cursor}

@@ -8,6 +8,7 @@ from functools import partial
 
 from bson import Int64
 
+from crm_notes_migration.cdp.cid_markers import PARKED_KIND
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, NOTE_CIDS, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.cdp.store import MongoNoteStore
@@ -71,3 +72,26 @@ def test_markers_cover_the_id_ranges_written_only(isolated_settings):
     assert fresh.may_have_notes(CID, [15])            # inside the written range
     assert fresh.may_have_notes(CID, [5, 25])
     assert not fresh.may_have_notes(CID + 1, [10])
+
+
+def test_a_note_parked_before_markers_existed_leaves_the_parked_collection_when_it_lands(isolated_settings):
+    db = open_database(isolated_settings)
+    first = _ingest(isolated_settings, db, [note(1, 1)])  # no contact yet: parked
+    assert dict(first.parked) == {"contact_not_found": 1}
+    db.drop_collection(NOTE_CIDS)  # as a database written by a version without markers
+    add_contacts(db, CID, [1])
+    landed = _ingest(isolated_settings, db, [note(1, 1)], NOW + timedelta(hours=1))
+    assert landed.inserted == 1 and landed.unparked == 1
+    assert db.contact_notes_migration_parked.count_documents({"cid": CID}) == 0
+
+
+def test_parked_markers_list_the_parked_ids_only(isolated_settings):
+    db = open_database(isolated_settings)
+    add_contacts(db, CID, [1, 3])
+    _ingest(isolated_settings, db, [note(1, 1), note(2, 2), note(3, 3)])  # 2 parks
+    fresh = MongoNoteStore(db).markers
+    assert fresh.may_have(PARKED_KIND, CID, [note_object_id(CID, 2)])
+    assert not fresh.may_have(PARKED_KIND, CID, [note_object_id(CID, 1), note_object_id(CID, 3)])
+    add_contacts(db, CID, [2])
+    landed = _ingest(isolated_settings, db, [note(2, 2)], NOW + timedelta(hours=1))
+    assert landed.unparked == 1 and db.contact_notes_migration_parked.count_documents({"cid": CID}) == 0

@@ -15,7 +15,7 @@ from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from .cid_markers import CidMarkers
+from .cid_markers import PARKED_KIND, CidMarkers
 from .mongo import CONTACT_NOTES, PARKED
 
 DUPLICATE_KEY = 11000
@@ -95,13 +95,14 @@ class MongoNoteStore:
         return result.deleted_count == 1
 
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
-        if not ids:
+        if not ids or not self.markers.may_have(PARKED_KIND, cid, ids):
             return 0
         return self.parked.delete_many({"cid": cid, "_id": {"$in": list(ids)}}).deleted_count
 
     def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
         if not records:
             return
+        self.markers.mark(records, PARKED_KIND)
         rows = [{**r, "first_parked_at": now, "last_attempt_at": now, "attempts": 1} for r in records]
         try:
             self.parked.insert_many(rows, ordered=False)

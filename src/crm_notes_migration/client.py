@@ -7,6 +7,7 @@ retried after its `Retry-After`. Other 4xx answers are final. After the bound a
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import time
 from collections import deque
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
+import orjson
 
 BATCHES_PATH = "/v1/migrations/crm-notes/batches"
 COUNTS_PATH = "/v1/migrations/crm-notes/counts"
@@ -26,12 +28,15 @@ DEFAULT_BACKOFF_CAP_S = 30.0
 DEFAULT_MAX_THROTTLE_WAIT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
 DEFAULT_POLL_INTERVAL_S = 1.0
+_JSON_HEADERS = {"Content-Type": "application/json"}
 #: Up to this many cids, `wait_drained` asks for each cid's counts; above it, it waits on
 #: one cid and then asks once for every cid. A store without usable indexes (FerretDB,
 #: SPEC §9) answers one cid's counts with a scan of the whole collection, and every cid's
 #: with one pass costing about as much as a few dozen of those: per cid, 130 cids cost
 #: 130 scans; at once, about one pass.
 PER_CID_DRAIN_MAX = 8
+#: While waiting on one cid, sleep at least this many times as long as its count took.
+PROBE_COST_FACTOR = 4.0
 
 
 class MigrationApiError(RuntimeError):
@@ -141,7 +146,11 @@ class MigrationApiClient:
 
     def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """POST one SPEC §4 batch; returns the 202 answer `{batch_id, accepted, rejected}`."""
-        return self._request("POST", BATCHES_PATH, json=batch).json()
+        try:
+            body = orjson.dumps(batch)
+        except TypeError:  # what orjson refuses (e.g. an integer over 64 bits): the API judges it
+            body = json.dumps(batch).encode()
+        return self._request("POST", BATCHES_PATH, content=body, headers=_JSON_HEADERS).json()
 
     def counts(self, cid: int | None = None) -> dict[str, Any]:
         """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None."""
@@ -161,8 +170,8 @@ class MigrationApiClient:
         Up to PER_CID_DRAIN_MAX cids, cids are checked one at a time in order and only the
         first still-pending cid is polled again (the queue drains roughly in send order):
         each poll costs one cid's count. With more cids, the last one (sent last, drained
-        last) is polled alone until it has nothing pending, then every cid's counts are
-        read at once; cids still pending then are waited on the same way. Raises
+        last) is polled alone (no more often than PROBE_COST_FACTOR times the time a poll
+        takes) until it has nothing pending, then every cid's counts are read at once; cids still pending then are waited on the same way. Raises
         `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`.
         """
         cids = list(cids)
@@ -172,7 +181,9 @@ class MigrationApiClient:
         latest: dict[int, dict[str, Any]] = {}
         probe = cids[-1]
         while True:
+            asked = time.monotonic()
             latest[probe] = self.counts(probe)
+            took = time.monotonic() - asked
             if latest[probe].get("pending", 0) <= 0:
                 every = {int(c["cid"]): c for c in self.counts().get("cids", [])}
                 latest.update({c: every[c] if c in every else self.counts(c) for c in cids})
@@ -187,7 +198,9 @@ class MigrationApiClient:
             if time.monotonic() >= deadline:
                 left = sum(1 for c in cids if latest.get(c, {}).get("pending", 1) > 0)
                 raise TimeoutError(f"{left} cid(s) still pending after {timeout_s:.0f}s", latest)
-            self._sleep(poll_interval_s)
+            # a count costs the store about as much as it takes to answer: poll no more
+            # often than that keeps its share of the machine (shared with the workers) small
+            self._sleep(max(poll_interval_s, PROBE_COST_FACTOR * took))
 
     def _drain_each(self, cids, deadline, timeout_s, on_progress, poll_interval_s) -> dict[int, dict[str, Any]]:
         latest: dict[int, dict[str, Any]] = {}

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+import orjson
+
 from .checkpoint import Checkpoint, CidPass
 from .client import MigrationApiClient, MigrationApiError
 from .contract import CONTRACT_VERSION
@@ -90,9 +92,20 @@ class RunReport:
         return all(c.complete for c in self.cids)
 
 
+def canonical_json(value: Any) -> bytes:
+    """`json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` in
+    UTF-8, made by orjson: the same bytes for what contract notes hold (strings, 64-bit
+    integers, None, lists, objects; they never hold floats, whose text orjson writes
+    differently); what orjson refuses goes through the standard encoder."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def batch_id_for(cid: int, notes: list[dict[str, Any]]) -> str:
     """Deterministic idempotency key: cid, id range and a hash of the notes as sent."""
-    body = json.dumps(notes, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    body = canonical_json(notes)
     digest = hashlib.sha256(body).hexdigest()[:24]
     return f"crm-{cid}-{notes[0]['legacy_crm_note_id']}-{notes[-1]['legacy_crm_note_id']}-{digest}"
 

@@ -181,7 +181,7 @@ def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(s
     assert sorted(final) == cids  # only the run's cids, not 99
     assert final[4]["migrated"] == 4 and final[7]["migrated"] == 0
     assert all(row["pending"] == 0 for row in final.values())
-    assert sleeps == [0.5, 0.5]
+    assert len(sleeps) == 2 and min(sleeps) >= 0.5  # longer only if a count answered slowly
 
 
 def test_wait_drained_many_cids_times_out_with_counts_so_far(sleeps):

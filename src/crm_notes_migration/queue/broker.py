@@ -10,10 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import orjson
 import pymongo.errors
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.encoder import JSONEncoder
 
 QUEUE_NAME = "crm_note_batches"
 ACTOR_NAME = "ingest_batch"
@@ -53,6 +55,24 @@ def retry_when(retries: int, exc: BaseException) -> bool:
     return retries < MAX_RETRIES and is_transient(exc)
 
 
+class FastJSONEncoder(JSONEncoder):
+    """Dramatiq's JSON messages, encoded and decoded with orjson (several times faster on
+    a batch of notes); what orjson refuses (an integer over 64 bits, NaN) goes through
+    the standard encoder. Messages stay plain JSON either way."""
+
+    def encode(self, data) -> bytes:
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return super().encode(data)
+
+    def decode(self, data: bytes):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return super().decode(data)
+
+
 def build_broker(settings) -> RedisBroker:
     """The Redis broker of `settings` (REDIS_URL, queue namespace), set as Dramatiq's
     global broker so actors declared afterwards bind to it."""
@@ -63,6 +83,7 @@ def build_broker(settings) -> RedisBroker:
         maintenance_chance=MAINTENANCE_CHANCE,
     )
     dramatiq.set_broker(broker)
+    dramatiq.set_encoder(FastJSONEncoder())
     return broker
 
 

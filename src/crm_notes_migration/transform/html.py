@@ -167,6 +167,24 @@ def sanitize_html(html: str | None) -> str:
     return cleaned
 
 
+def sanitize_literal_html(html: str) -> str:
+    """`sanitize_html(html)` for HTML the caller proved plain, in one nh3 pass.
+
+    Plain: `reparse.spells_literal_tree(html)` (every element one nh3 keeps, the tree
+    exactly what the tags spell), no numeric character reference and no other named one
+    than `&amp;` `&lt;` `&gt;` `&quot;` `&nbsp;`. nh3 then only rewrites attributes and
+    escaping: its output spells the same tree with the same text, so it is already the
+    fixed point. With control characters to drop, this is `sanitize_html`.
+    """
+    source = drop_control_chars(html)
+    if source is not html or not html:
+        return sanitize_html(html)
+    cleaned = _CLEANER.clean(source)
+    if 'class="mention"' in cleaned:
+        cleaned = _MENTION_REL.sub(r"\1>", cleaned)
+    return cleaned
+
+
 def visible_text(html: str) -> str:
     """The text a reader sees: text nodes outside code elements, whitespace collapsed.
 

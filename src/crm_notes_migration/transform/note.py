@@ -1,15 +1,17 @@
 """The whole transform of one contract note into a `contact_notes` document (SPEC §3, §5–7)."""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from bson import Int64
 
 from ..contract import CONTRACT_VERSION, NoteV1
 from .attachments import transform_attachments
-from .html import sanitize_html
-from .identity import content_sha256, normalise_email, note_object_id, source_sha256
-from .mentions import crm_emails_of, normalise_mentions
+from .html import sanitize_html, sanitize_literal_html
+from .identity import normalise_email, note_object_id, source_sha256
+from .mention_text import legacy_mentions_as_text
+from .mentions import crm_emails_of, may_hold_mention, normalise_mentions
 from .times import UPDATED_BEFORE_CREATED, to_storage_time
 from .types import (
     AMBIGUOUS_CONTACT,
@@ -34,9 +36,15 @@ def transform_content(
     """Mentions normalised, then sanitised last: (content, mentions, unresolved count)."""
     if not html:
         return "", [], 0
-    with_mentions, mentions, unresolved = normalise_mentions(
-        html, crm_emails_of(note.mentioned_users), resolution
-    )
+    if not may_hold_mention(html):
+        return sanitize_html(html), [], 0
+    crm_emails = crm_emails_of(note.mentioned_users)
+    # Exact legacy spans in plain markup are rewritten as text (proven plain, so one nh3
+    # pass is the fixed point); anything else takes the DOM.
+    done = legacy_mentions_as_text(html, crm_emails, resolution)
+    if done is not None:
+        return sanitize_literal_html(done[0]), done[1], done[2]
+    with_mentions, mentions, unresolved = normalise_mentions(html, crm_emails, resolution)
     return sanitize_html(with_mentions), mentions, unresolved
 
 
@@ -75,7 +83,8 @@ def transform_note(
     if len(resolution.contact_ids) > 1:
         return TransformResult(None, AMBIGUOUS_CONTACT, f"{len(resolution.contact_ids)} contacts of "
                                f"cid {cid} have source_id {note.crm_person_id}", anomalies)
-    size = len(content.encode("utf-8"))
+    encoded = content.encode("utf-8")
+    size = len(encoded)
     if size > options.max_note_html_bytes:
         return TransformResult(None, CONTENT_TOO_LARGE, f"sanitised content is {size} bytes, over "
                                f"{options.max_note_html_bytes}", anomalies)
@@ -96,7 +105,7 @@ def transform_note(
         "migration": {
             "contract_version": CONTRACT_VERSION,
             "transform_version": TRANSFORM_VERSION,
-            "content_sha256": content_sha256(content),
+            "content_sha256": hashlib.sha256(encoded).hexdigest(),  # = content_sha256(content)
             "source_sha256": source_sha256(cid, note),
             "legacy_updated_at": updated_at,
         },

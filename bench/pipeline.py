@@ -31,6 +31,7 @@ import psycopg
 import pymongo
 
 from crm_notes_migration.config import Settings
+from crm_notes_migration.queue.worker import DEFAULT_THREADS
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.stack import LocalStack, cli_command, settings_env
 
@@ -146,6 +147,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--worker-threads", type=int, default=DEFAULT_THREADS)
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:8]
@@ -156,7 +158,7 @@ def main() -> None:
         "migration_api_token": uuid.uuid4().hex,
     })
     print(f"cores={os.cpu_count()} notes={args.notes} cids={args.cids} workers={args.workers}"
-          f" batch_size={args.batch_size} concurrency={args.concurrency}", flush=True)
+          f" worker_threads={args.worker_threads} batch_size={args.batch_size} concurrency={args.concurrency}", flush=True)
     t = time.perf_counter()
     expectations = load_seed(settings, args.notes, args.cids, args.seed).to_json()
     in_scope = expectations["totals"]["in_scope"]
@@ -165,7 +167,7 @@ def main() -> None:
     db = pymongo.MongoClient(settings.cdp_mongodb_uri)[settings.cdp_mongodb_db]
     sampler = RssSampler()
     try:
-        with LocalStack(settings, workdir / "stack", workers=args.workers) as stack:
+        with LocalStack(settings, workdir / "stack", workers=args.workers, worker_threads=args.worker_threads) as stack:
             sampler.pids.update({"api": stack.procs["api"].pid,
                                  **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
             sampler.start()
@@ -177,8 +179,23 @@ def main() -> None:
                                    cwd=workdir, env=settings_env(stack.settings),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             sampler.pids["extractor"] = run.pid
-            out, err = run.communicate()
+            err_lines: list[str] = []
+            last_handed_over = [started]
+
+            def read_stderr() -> None:
+                for line in run.stderr:
+                    err_lines.append(line)
+                    if "handed over" in line:
+                        last_handed_over[0] = time.perf_counter()
+
+            reader = threading.Thread(target=read_stderr, daemon=True)
+            reader.start()
+            out = run.stdout.read()
+            run.wait()
             wall = time.perf_counter() - started
+            reader.join()
+            err = "".join(err_lines)
+            sent_s = last_handed_over[0] - started
             services_after = service_cpu_s()
             sampler.stop()
             if run.returncode != 0:
@@ -192,7 +209,8 @@ def main() -> None:
                 except ValueError:
                     print(out[-1000:])
         rate = in_scope / wall
-        print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained)")
+        print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained;"
+              f" every batch acknowledged after {sent_s:.1f}s, then {wall - sent_s:.1f}s until drained and counted)")
         ceiling, n_ceiling = _ceiling(db)
         print(f"ceiling: insert_many x{INSERT_CHUNK} of {n_ceiling} finished documents = {ceiling:.0f} docs/s")
         naive, n_naive = _naive(settings, db)

@@ -27,7 +27,7 @@ DEFAULT_BACKOFF_CAP_S = 30.0
 #: Longest total time spent waiting on 429 answers for one request.
 DEFAULT_MAX_THROTTLE_WAIT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
-DEFAULT_POLL_INTERVAL_S = 1.0
+DEFAULT_POLL_INTERVAL_S = 0.5
 _JSON_HEADERS = {"Content-Type": "application/json"}
 #: Up to this many cids, `wait_drained` asks for each cid's counts; above it, it waits on
 #: one cid and then asks once for every cid. A store without usable indexes (FerretDB,

@@ -56,7 +56,7 @@ def cli_command(*args: str) -> list[str]:
 class LocalStack:
     """API + N workers for `settings`; `settings.migration_api_url` is set to the API's URL."""
 
-    def __init__(self, settings: Settings, workdir: Path, workers: int = 1, worker_threads: int = 2) -> None:
+    def __init__(self, settings: Settings, workdir: Path, workers: int = 1, worker_threads: int = 4) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()

@@ -6,10 +6,12 @@ import typer
 from ..config import Settings
 
 
-def worker(threads: int = typer.Option(2, "--threads", min=1, help="Batches processed at once.")) -> None:
+def worker(threads: int = typer.Option(
+        4, "--threads", min=1,  # queue.worker.DEFAULT_THREADS, not imported: keeps the CLI light
+        help="Batches processed at once (threads mostly wait on the store: more than cores).")) -> None:
     """Run the ingestion consumer; run as many as wanted, on any machine.
 
-    Example: crm-notes-migrate worker --threads 2
+    Example: crm-notes-migrate worker --threads 4
     """
     from .worker import run_worker
 

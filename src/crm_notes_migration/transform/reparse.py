@@ -195,18 +195,19 @@ def _walk(html: str, names: list[str], allowed: frozenset[str]) -> bool:
 # grammar of the same rules, stricter than `_walk`'s, each implying its steps:
 # - tags as html5ever writes them (`name="value"` attributes, values without `<`/`>`,
 #   text without `<`), every element closed by its own end tag;
-# - inline content: text, `br`, `img`, phrasing elements and `a` holding inline content;
-#   `p`, headings and `pre` hold inline content only (nothing closes a `p`, no heading is
-#   right in a heading), `pre` not starting with a newline;
+# - inline content: text, `br`, `img`, phrasing elements holding inline content and `a`
+#   holding inline content without `a` (no `a` in an open `a`); `p`, headings and `pre`
+#   hold inline content only (nothing closes a `p`, no heading is right in a heading),
+#   `pre` not starting with a newline;
 # - blocks (at the top, in `li`, `blockquote`, `div`, `figure`, `figcaption` and cells):
 #   text, `hr`, the above, `ol`/`ul` holding text and `li` (each `li` right in its list,
 #   none open in list-item scope), those containers, and tables as table > section > tr >
-#   cell with only whitespace between them (no table part elsewhere, nothing fostered);
-# - and, checked apart by `_a_in_a`, no `a` inside an `a`.
+#   cell with only whitespace between them (no table part elsewhere, nothing fostered).
 # A `<` the grammar cannot read, deeper nesting or anything else leaves it to `_walk`.
 _ATTRIBUTES = r'(?: [a-z][a-z0-9-]*="[^"<>]*")*+'
 _TEXT = r"[^<]++"
 _WS = r"[ \t\n\f]*+"
+_TEXT_ONLY = f"(?:{_TEXT})?"
 _PHRASING_NAMES = (
     "span", "b", "strong", "i", "em", "u", "s", "strike", "del", "ins", "sub", "sup", "small",
     "mark", "code", "kbd", "samp", "q", "cite", "abbr",
@@ -245,14 +246,19 @@ class _Grammar:
         return _alternatives(kept) if kept else None
 
     def element(self, names: tuple[str, ...], content: str, after_start: str = "") -> str | None:
-        """`name attrs>content</name>` (after the `<`) for any of `names` that is allowed."""
+        """`name attrs>content</name>` (after the `<`) for any of `names` that is allowed.
+
+        One name, or text-only content: spelled out name by name. Otherwise one group
+        holds the name for its end tag (`re` saves every group at each step: fewer is faster).
+        """
         kept = [name for name in names if name in self.allowed]
-        if len(kept) <= 1:  # no group: `re` saves every group at each step, fewer is faster
-            return f"{kept[0]}{_ATTRIBUTES}>{after_start}{content}</{kept[0]}>" if kept else None
-        alternatives = _alternatives(kept)
+        if len(kept) == 1 or (kept and content == _TEXT_ONLY):
+            return "|".join(f"{name}{_ATTRIBUTES}>{after_start}{content}</{name}>" for name in kept)
+        if not kept:
+            return None
         self.groups += 1
         group = f"g{self.groups}"
-        return f"(?P<{group}>{alternatives}){_ATTRIBUTES}>{after_start}{content}</(?P={group})>"
+        return f"(?P<{group}>{_alternatives(kept)}){_ATTRIBUTES}>{after_start}{content}</(?P={group})>"
 
     def void(self, names: tuple[str, ...]) -> str | None:
         alternatives = self.names(names)
@@ -261,13 +267,17 @@ class _Grammar:
     @staticmethod
     def repeat(*tags: str | None) -> str:
         kept = [tag for tag in tags if tag]
-        return f"(?:{_TEXT}|<(?:{'|'.join(kept)}))*" if kept else f"(?:{_TEXT})?"
+        return f"(?:{_TEXT}|<(?:{'|'.join(kept)}))*" if kept else _TEXT_ONLY
 
-    def inline(self, depth: int) -> str:
+    def inline(self, depth: int, in_a: bool = False) -> str:
+        """Inline content; in an `a` (`in_a`), without `a`."""
         if depth == 0:
-            return f"(?:{_TEXT})?"
-        return self.repeat(self.void(("br", "img")),
-                           self.element(_PHRASING_NAMES + ("a",), self.inline(depth - 1)))
+            return _TEXT_ONLY
+        return self.repeat(
+            self.void(("br", "img")),
+            self.element(_PHRASING_NAMES, self.inline(depth - 1, in_a)),
+            None if in_a else self.element(("a",), self.inline(depth - 1, True)),
+        )
 
     def blocks(self, depth: int) -> str:
         if depth == 0:
@@ -279,8 +289,9 @@ class _Grammar:
         table = self.element(("table",), f"{_WS}(?:<{section}{_WS})*") if section else None
         return self.repeat(
             self.void(("br", "img", "hr")),
-            self.element(_INLINE_HOLDERS + ("a",), self.inline(_INLINE_DEPTH - 1), after_start="(?!\n)"),
-            self.element(("ol", "ul"), f"(?:{_TEXT}|<{item})*" if item else f"(?:{_TEXT})?"),
+            self.element(_INLINE_HOLDERS, self.inline(_INLINE_DEPTH - 1), after_start="(?!\n)"),
+            self.element(("a",), self.inline(_INLINE_DEPTH - 1, True)),
+            self.element(("ol", "ul"), f"(?:{_TEXT}|<{item})*" if item else _TEXT_ONLY),
             self.element(_CONTAINERS, self.blocks(depth - 1)),
             table,
         )
@@ -296,30 +307,9 @@ def _grammar(allowed: frozenset[str]) -> re.Pattern[str]:
     return grammar
 
 
-def _a_in_a(html: str) -> bool:
-    """In well-nested HTML: does some `a` hold another (a next `<a` before its `</a>`)?"""
-    start = _next_a(html, 0)
-    while start >= 0:
-        following = _next_a(html, start + 2)
-        if following < 0:
-            return False
-        if html.find("</a>", start, following) < 0:
-            return True
-        start = following
-    return False
-
-
-def _next_a(html: str, at: int) -> int:
-    """Where the next `a` start tag is (`<a ` or `<a>`; not `<abbr`), or -1."""
-    at = html.find("<a", at)
-    while at >= 0 and html[at + 2:at + 3] not in (" ", ">"):
-        at = html.find("<a", at + 2)
-    return at
-
-
 def _matches_grammar(html: str, allowed: frozenset[str]) -> bool:
     """A sure "yes" by the grammar above (for `\r`-free HTML)."""
-    return _grammar(allowed).fullmatch(html) is not None and not _a_in_a(html)
+    return _grammar(allowed).fullmatch(html) is not None
 
 
 _EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (

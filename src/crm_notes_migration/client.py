@@ -19,6 +19,9 @@ import orjson
 
 BATCHES_PATH = "/v1/migrations/crm-notes/batches"
 COUNTS_PATH = "/v1/migrations/crm-notes/counts"
+METRICS_PATH = "/metrics"
+#: The API's gauge of notes still queued, every cid together (one Redis GET to answer).
+QUEUED_NOTES_METRIC = "migration_queued_notes"
 #: Attempts for connection errors and 5xx before giving up.
 DEFAULT_MAX_ATTEMPTS = 8
 #: First backoff delay in seconds; doubles per attempt up to DEFAULT_BACKOFF_CAP_S.
@@ -157,6 +160,25 @@ class MigrationApiClient:
         params = {"cid": cid} if cid is not None else None
         return self._request("GET", COUNTS_PATH, params=params).json()
 
+    def queued_notes(self) -> float | None:
+        """The API's queued-notes gauge (every cid together), or None when the API does not
+        give it. A cheap hint only: the counts endpoint is what decides."""
+        try:
+            response = self._http.get(METRICS_PATH)
+        except httpx.TransportError:
+            return None
+        if response.status_code != 200:
+            return None
+        for line in response.text.splitlines():
+            name, _, value = line.partition(" ")
+            if name == QUEUED_NOTES_METRIC:
+                try:
+                    number = float(value)
+                except ValueError:
+                    return None
+                return None if number != number else number  # NaN: Redis unavailable
+        return None
+
     def wait_drained(
         self,
         cids: Iterable[int],
@@ -169,9 +191,12 @@ class MigrationApiClient:
         Called once everything was sent, so a cid seen with nothing pending stays drained.
         Up to PER_CID_DRAIN_MAX cids, cids are checked one at a time in order and only the
         first still-pending cid is polled again (the queue drains roughly in send order):
-        each poll costs one cid's count. With more cids, the last one (sent last, drained
-        last) is polled alone (no more often than PROBE_COST_FACTOR times the time a poll
-        takes) until it has nothing pending, then every cid's counts are read at once; cids still pending then are waited on the same way. Raises
+        each poll costs one cid's count. With more cids, it waits until the API's
+        queued-notes gauge (/metrics, one Redis GET) is zero, or, when the API does not give
+        it, until the last cid (sent last, drained last) has nothing pending, polling that
+        cid alone no more often than PROBE_COST_FACTOR times as long as a poll takes; then
+        every cid's counts are read at once, and cids still pending are waited on in the
+        second way (the counts decide: the gauge is only a cheap hint). Raises
         `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`.
         """
         cids = list(cids)
@@ -179,12 +204,20 @@ class MigrationApiClient:
         if len(cids) <= PER_CID_DRAIN_MAX:
             return self._drain_each(cids, deadline, timeout_s, on_progress, poll_interval_s)
         latest: dict[int, dict[str, Any]] = {}
+        while (queued := self.queued_notes()) is not None and queued > 0:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{queued:.0f} notes still queued after {timeout_s:.0f}s", latest)
+            self._sleep(poll_interval_s)
+        read_all = queued is not None  # the gauge says the queue is empty: read every cid now
         probe = cids[-1]
         while True:
-            asked = time.monotonic()
-            latest[probe] = self.counts(probe)
-            took = time.monotonic() - asked
-            if latest[probe].get("pending", 0) <= 0:
+            took = 0.0
+            if not read_all:
+                asked = time.monotonic()
+                latest[probe] = self.counts(probe)
+                took = time.monotonic() - asked
+            if read_all or latest[probe].get("pending", 0) <= 0:
+                read_all = False
                 every = {int(c["cid"]): c for c in self.counts().get("cids", [])}
                 latest.update({c: every[c] if c in every else self.counts(c) for c in cids})
                 waiting = [c for c in cids if latest[c].get("pending", 0) > 0]

@@ -25,7 +25,7 @@ class ScriptedServer:
                 body = self.rfile.read(length) if length else b""
                 outer.requests.append((self.command, self.path, dict(self.headers), body))
                 status, headers, payload = outer.script.pop(0) if outer.script else (500, {}, {"detail": "empty"})
-                data = json.dumps(payload).encode()
+                data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -163,6 +163,7 @@ def _row(cid, pending, migrated=5):
 def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(sleeps):
     cids = list(range(1, 11))
     server = ScriptedServer([
+        (404, {}, {"detail": "no metrics here"}),  # an API without the queued-notes gauge
         (200, {}, _row(10, 4)),
         (200, {}, _row(10, 0)),
         (200, {}, {"cids": [_row(c, 2 if c == 3 else 0) for c in cids] + [_row(99, 7)]}),
@@ -176,7 +177,7 @@ def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(s
         server.close()
     base = "/v1/migrations/crm-notes/counts"
     assert [r[1] for r in server.requests] == [
-        f"{base}?cid=10", f"{base}?cid=10", base, f"{base}?cid=3", base, f"{base}?cid=7",
+        "/metrics", f"{base}?cid=10", f"{base}?cid=10", base, f"{base}?cid=3", base, f"{base}?cid=7",
     ]
     assert sorted(final) == cids  # only the run's cids, not 99
     assert final[4]["migrated"] == 4 and final[7]["migrated"] == 0
@@ -186,10 +187,49 @@ def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(s
 
 def test_wait_drained_many_cids_times_out_with_counts_so_far(sleeps):
     cids = list(range(1, 11))
-    server = ScriptedServer([(200, {}, _row(10, 1))] * 3)
+    server = ScriptedServer([(404, {}, {})] + [(200, {}, _row(10, 1))] * 3)
     try:
         with pytest.raises(TimeoutError) as info:
             make_client(server.url, sleeps).wait_drained(cids, timeout_s=0)
     finally:
         server.close()
     assert info.value.args[1][10]["pending"] == 1
+
+
+def _metrics(queued: str) -> bytes:
+    return (f"# TYPE migration_notes_total counter\nmigration_notes_total{{outcome=\"accepted\"}} 9.0\n"
+            f"# TYPE migration_queued_notes gauge\nmigration_queued_notes {queued}\n").encode()
+
+
+def test_wait_drained_many_cids_waits_on_the_queued_gauge_then_reads_every_cid_once(sleeps):
+    cids = list(range(1, 11))
+    server = ScriptedServer([
+        (200, {}, _metrics("500.0")),
+        (200, {}, _metrics("0.0")),
+        (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids]}),
+    ])
+    try:
+        final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
+    finally:
+        server.close()
+    assert [r[1] for r in server.requests] == ["/metrics", "/metrics", "/v1/migrations/crm-notes/counts"]
+    assert {c: final[c]["migrated"] for c in cids} == {c: c for c in cids}
+    assert sleeps == [0.5]
+
+
+def test_wait_drained_gauge_empty_but_counts_still_pending_falls_back_to_polling_the_cid(sleeps):
+    cids = list(range(1, 11))
+    server = ScriptedServer([
+        (200, {}, _metrics("NaN")),  # Redis unavailable to the API: no hint
+        (200, {}, _row(10, 0)),
+        (200, {}, {"cids": [_row(c, 3 if c == 5 else 0) for c in cids]}),
+        (200, {}, _row(5, 0)),
+        (200, {}, {"cids": [_row(c, 0) for c in cids]}),
+    ])
+    try:
+        final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
+    finally:
+        server.close()
+    base = "/v1/migrations/crm-notes/counts"
+    assert [r[1] for r in server.requests] == ["/metrics", f"{base}?cid=10", base, f"{base}?cid=5", base]
+    assert final[5]["pending"] == 0 and len(sleeps) == 1

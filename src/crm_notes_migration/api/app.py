@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -67,6 +67,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _json_error(500, "internal_error", "internal error")
 
 
+#: The queue's notes still to ingest, every cid together: one Redis GET, so `run` can
+#: wait for the queue to drain without asking the store (counts scan it on FerretDB).
+QUEUED_NOTES_METRIC = "migration_queued_notes"
+
+
+def _queued_or_nan(queue: BatchQueue) -> float:
+    try:
+        return float(queue.queued_notes())
+    except redis.exceptions.RedisError:
+        return float("nan")
+
+
 def _loads(raw: bytes) -> Any:
     """`json.loads`, by orjson when it can (same values); what orjson refuses (integers
     over 64 bits, NaN, invalid UTF-8) is left to the standard parser to accept or refuse."""
@@ -100,6 +112,8 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
     registry = CollectorRegistry()
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
+    queued = Gauge(QUEUED_NOTES_METRIC, "Notes of batches enqueued and not done yet (all cids)", registry=registry)
+    queued.set_function(lambda: _queued_or_nan(queue))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

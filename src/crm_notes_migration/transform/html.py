@@ -131,9 +131,13 @@ _C0_AND_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 def drop_control_chars(text: str) -> str:
     """Remove control characters (C0, DEL, C1) except tab, LF and CR."""
+    return _drop_control_chars(text, text.encode("utf-8", "surrogatepass"))
+
+
+def _drop_control_chars(text: str, encoded: bytes) -> str:
+    """`drop_control_chars(text)` given `encoded = text.encode("utf-8", "surrogatepass")`."""
     # Cheap test first: in UTF-8 a C0 control or DEL is its own byte (every byte of a
     # multi-byte sequence is >= 0x80) and a C1 control is 0xC2 0x80-0x9F.
-    encoded = text.encode("utf-8", "surrogatepass")
     if b"\xc2" not in encoded and len(encoded.translate(None, _C0_AND_DEL)) == len(encoded):
         return text
     return _CONTROL_CHARS.sub("", text)
@@ -148,7 +152,16 @@ def sanitize_html(html: str | None) -> str:
     """
     if not html:
         return ""
-    source = drop_control_chars(html)
+    return _sanitize(drop_control_chars(html))
+
+
+def sanitize_encoded_html(html: str, encoded: bytes) -> str:
+    """`sanitize_html(html)` given `encoded = html.encode("utf-8", "surrogatepass")`."""
+    return _sanitize(_drop_control_chars(html, encoded)) if html else ""
+
+
+def _sanitize(source: str) -> str:
+    """The sanitiser's loop, from HTML whose control characters are dropped."""
     cleaned = _CLEANER.clean(source)
     # Misnested markup (a heading inside a heading, …) can serialise to HTML that parses
     # into another tree, and numeric references (`java&#1;script:`) decode to control

@@ -40,7 +40,12 @@ def may_hold_mention(html: str) -> bool:
     UTF-8 sequence is >= 0x80) and is far cheaper than `str.lower` or a case-insensitive
     regex; `str.lower` found the same, since no other character lowercases to these letters.
     """
-    return "&#" in html or b"mention" in html.encode("utf-8", "surrogatepass").lower()
+    return "&#" in html or says_mention(html.encode("utf-8", "surrogatepass"))
+
+
+def says_mention(encoded: bytes) -> bool:
+    """"mention" in any ASCII case in UTF-8 bytes."""
+    return b"mention" in encoded.lower()
 
 
 def legacy_mention_user_ids(html: str | None) -> list[int]:

@@ -212,7 +212,7 @@ _PHRASING_NAMES = (
     "span", "b", "strong", "i", "em", "u", "s", "strike", "del", "ins", "sub", "sup", "small",
     "mark", "code", "kbd", "samp", "q", "cite", "abbr",
 )
-_INLINE_HOLDERS = _PHRASING_NAMES + ("p", "h1", "h2", "h3", "h4", "h5", "h6", "pre")
+_INLINE_HOLDERS = _PHRASING_NAMES + ("h1", "h2", "h3", "h4", "h5", "h6", "pre")
 _CONTAINERS = ("blockquote", "div", "figure", "figcaption")
 #: Nesting bounds: inline levels in a `p` (or any inline holder), block levels.
 _INLINE_DEPTH = 4
@@ -283,11 +283,14 @@ class _Grammar:
         if depth == 0:
             return self.inline(_INLINE_DEPTH)
         item = self.element(("li",), self.blocks(depth - 1))
-        cell = self.element(("td", "th"), self.blocks(depth - 1))
-        row = self.element(("tr",), f"{_WS}(?:<{cell}{_WS})*") if cell else None
+        cells = [self.element((name,), self.blocks(depth - 1)) for name in ("td", "th")]
+        cell = "|".join(c for c in cells if c)
+        row = self.element(("tr",), f"{_WS}(?:<(?:{cell}){_WS})*") if cell else None
         section = self.element(("tbody", "thead", "tfoot"), f"{_WS}(?:<{row}{_WS})*") if row else None
         table = self.element(("table",), f"{_WS}(?:<{section}{_WS})*") if section else None
         return self.repeat(
+            # `p` first and on its own (no group): most blocks are paragraphs.
+            self.element(("p",), self.inline(_INLINE_DEPTH - 1)),
             self.void(("br", "img", "hr")),
             self.element(_INLINE_HOLDERS, self.inline(_INLINE_DEPTH - 1), after_start="(?!\n)"),
             self.element(("a",), self.inline(_INLINE_DEPTH - 1, True)),
@@ -313,7 +316,7 @@ def _matches_grammar(html: str, allowed: frozenset[str]) -> bool:
 
 
 _EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (
-    "a", "br", "img", "hr", "ol", "ul", "li", "table", "tbody", "thead", "tfoot", "tr", "td", "th"))
+    "p", "a", "br", "img", "hr", "ol", "ul", "li", "table", "tbody", "thead", "tfoot", "tr", "td", "th"))
 
 
 def spells_literal_tree(html: str) -> bool:

@@ -25,11 +25,12 @@ from zoneinfo import ZoneInfo
 import psutil
 import pymongo
 
-from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, PARKED, ensure_indexes, open_database
+from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, NOTE_CIDS, PARKED, ensure_indexes, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.config import Settings
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.queue.broker import QUEUE_NAME, BatchQueue, build_broker
+from crm_notes_migration.queue.worker import DEFAULT_THREADS
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions, legacy_note_to_contract, transform_note
@@ -96,11 +97,12 @@ def _wait_workers_up(broker, n_workers: int, since_ms: float, timeout_s: float =
 
 def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) -> tuple[float, float]:
     """(landed notes/s, peak worker RSS in MB) for n_workers worker processes."""
-    for name in (CONTACT_NOTES, PARKED, BATCHES):
+    for name in (CONTACT_NOTES, PARKED, BATCHES, NOTE_CIDS):  # markers too: a fresh store each run
         db[name].delete_many({})
     ensure_indexes(db)
     launched_ms = time.time() * 1000
-    procs = [subprocess.Popen([sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", "2"],
+    command = [sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", str(DEFAULT_THREADS)]
+    procs = [subprocess.Popen(command,
                               env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(n_workers)]
     broker = build_broker(settings)
@@ -160,9 +162,9 @@ def main() -> None:
             top = (before + after) / 2
             ones.append(one), tops.append(top), ratios.append(one / top), rss.append(rss1)
             print(f"round {rnd}: ceiling insert_many(1000, unordered) {before:.0f}/{after:.0f} notes/s; "
-                  f"1 worker (2 threads) {one:.0f} notes/s landed, ratio {one / top:.2f}, peak RSS {rss1:.0f} MB")
+                  f"1 worker ({DEFAULT_THREADS} threads) {one:.0f} notes/s landed, ratio {one / top:.2f}, peak RSS {rss1:.0f} MB")
         two, rss2 = run_workers(settings, db, batches, 2, len(docs), args.rounds + 1)
-        print(f"2 workers (2 threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
+        print(f"2 workers ({DEFAULT_THREADS} threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
         print(f"ingest notes_per_s={median(ones):.0f} ceiling_notes_per_s={median(tops):.0f} "
               f"ratio={median(ratios):.2f} worker_rss_mb={max(rss + [rss2]):.0f}")
     finally:

@@ -72,9 +72,15 @@ def source_sha256(cid: int, note: NoteV1) -> str:
     bytes, and the hash, are the same. Anything that writer refuses (a lone surrogate,
     a contract with fields this code does not know) takes the reference `json` path.
     """
+    return source_sha256_of_utc(cid, note, _utc_iso(note.created_at), _utc_iso(note.updated_at))
+
+
+def source_sha256_of_utc(cid: int, note: NoteV1, created_at: str, updated_at: str | None) -> str:
+    """`source_sha256(cid, note)` given the note's times as `normalised_source` writes them
+    (UTC ISO-8601 with microseconds; None for a null `updated_at`)."""
     if _FAST_FIELDS_OK:
         try:
-            canonical = to_json(_sorted_source(cid, note))
+            canonical = to_json(_sorted_source(cid, note, created_at, updated_at))
         except Exception:  # noqa: BLE001 - the reference path below decides (and raises)
             pass
         else:
@@ -96,7 +102,7 @@ def _user_ref(ref: Any) -> dict[str, Any] | None:
     return {"crm_user_id": ref.crm_user_id, "email": ref.email, "name": ref.name}
 
 
-def _sorted_source(cid: int, note: NoteV1) -> dict[str, Any]:
+def _sorted_source(cid: int, note: NoteV1, created_at: str, updated_at: str | None) -> dict[str, Any]:
     """`normalised_source(cid, note)` with every mapping's keys inserted in sorted order."""
     return {
         "cid": int(cid),
@@ -108,11 +114,11 @@ def _sorted_source(cid: int, note: NoteV1) -> dict[str, Any]:
             ],
             "author": _user_ref(note.author),
             "content_html": note.content_html,
-            "created_at": _utc_iso(note.created_at),
+            "created_at": created_at,
             "crm_person_id": note.crm_person_id,
             "legacy_crm_note_id": note.legacy_crm_note_id,
             "mentioned_users": [_user_ref(ref) for ref in note.mentioned_users],
-            "updated_at": _utc_iso(note.updated_at),
+            "updated_at": updated_at,
         },
     }
 

@@ -9,10 +9,10 @@ from bson import Int64
 from ..contract import CONTRACT_VERSION, NoteV1
 from .attachments import transform_attachments
 from .html import sanitize_encoded_html, sanitize_html, sanitize_literal_html
-from .identity import normalise_email, note_object_id, source_sha256
+from .identity import normalise_email, note_object_id, source_sha256_of_utc
 from .mention_text import legacy_mentions_as_text
 from .mentions import says_mention, crm_emails_of, normalise_mentions
-from .times import UPDATED_BEFORE_CREATED, to_storage_time
+from .times import UPDATED_BEFORE_CREATED, to_storage_time, to_utc
 from .types import (
     AMBIGUOUS_CONTACT,
     CONTACT_NOT_FOUND,
@@ -60,8 +60,11 @@ def transform_note(
     `author_unresolved`, `updated_before_created`, `attachment_dropped:<id>`.
     """
     anomalies: list[str] = []
-    created_at = to_storage_time(note.created_at)
-    updated_at = to_storage_time(note.updated_at) if note.updated_at is not None else created_at
+    # UTC once: stored truncated to ms (`to_storage_time`), hashed with µs (`source_sha256`).
+    created_utc = to_utc(note.created_at)
+    updated_utc = to_utc(note.updated_at) if note.updated_at is not None else None
+    created_at = to_storage_time(created_utc)
+    updated_at = to_storage_time(updated_utc) if updated_utc is not None else created_at
     if note.updated_at is not None and note.updated_at < note.created_at:
         anomalies.append(UPDATED_BEFORE_CREATED)
 
@@ -107,7 +110,9 @@ def transform_note(
             "contract_version": CONTRACT_VERSION,
             "transform_version": TRANSFORM_VERSION,
             "content_sha256": hashlib.sha256(encoded).hexdigest(),  # = content_sha256(content)
-            "source_sha256": source_sha256(cid, note),
+            "source_sha256": source_sha256_of_utc(  # = source_sha256(cid, note)
+                cid, note, created_utc.isoformat(timespec="microseconds"),
+                None if updated_utc is None else updated_utc.isoformat(timespec="microseconds")),
             "legacy_updated_at": updated_at,
         },
     }

@@ -29,9 +29,14 @@ def legacy_time_to_utc(naive: datetime, tz: ZoneInfo) -> tuple[datetime, str | N
     return first.astimezone(UTC), anomaly
 
 
-def to_storage_time(aware: datetime) -> datetime:
-    """An aware datetime → aware UTC with microseconds truncated (not rounded) to milliseconds."""
+def to_utc(aware: datetime) -> datetime:
+    """An aware datetime in UTC (`datetime.UTC`); a naive one is refused."""
     if aware.tzinfo is None or aware.utcoffset() is None:
         raise ValueError("a naive datetime cannot be stored; attach its time zone first")
-    utc = aware.astimezone(UTC)
+    return aware if aware.tzinfo is UTC else aware.astimezone(UTC)
+
+
+def to_storage_time(aware: datetime) -> datetime:
+    """An aware datetime → aware UTC with microseconds truncated (not rounded) to milliseconds."""
+    utc = to_utc(aware)
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)

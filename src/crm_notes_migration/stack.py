@@ -45,6 +45,9 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
         "QUEUE_NAMESPACE": settings.queue_namespace,
     }
     env.update({k: v for k, v in values.items() if v != ""})
+    # glibc gives each thread its own malloc arena; with the API's, the worker's and the
+    # extractor's threads that fragments: two arenas cut peak RSS by 10-30 % (bench.pipeline)
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     return env
 
 

@@ -15,7 +15,9 @@ Markers only ever get added, so a marker once seen stays in a process's memory.
 
 A database written before markers existed has none: the first store to look finds no
 `initialised` record, marks every cid that has migrated or parked documents over all ids
-(one pass over each collection, once per database), then records `initialised`.
+(one pass over each collection, once per database), then records `initialised`. So the
+collection may be dropped as a whole while no worker or API runs (a running one keeps
+what it saw); single markers must never be deleted.
 """
 from __future__ import annotations
 

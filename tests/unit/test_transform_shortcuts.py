@@ -26,9 +26,9 @@ from crm_notes_migration.transform.html import ALLOWED_TAGS, CODE_TAGS, sanitize
 from crm_notes_migration.transform.mention_text import legacy_mentions_as_text
 from crm_notes_migration.transform.mentions import crm_emails_of, may_hold_mention, normalise_mentions
 from crm_notes_migration.transform.note import transform_content
-from crm_notes_migration.transform.reparse import (
-    _TAG_NAME, _matches_grammar, _walk, parses_literally, spells_literal_tree,
-)
+from crm_notes_migration.transform.literal_grammar import matches_literal_grammar as _matches_grammar
+from crm_notes_migration.transform.literal_grammar import spells_literal_tree
+from crm_notes_migration.transform.reparse import _TAG_NAME, _walk, parses_literally
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
 MANY = 20000 if DEEP else 600

@@ -15,7 +15,7 @@ then takes the DOM path):
 - no other mention can be there: with the replacements made, the text says "mention" (any
   ASCII case) only in its new anchors, three times each, and holds no numeric character
   reference;
-- the text with the replacements made passes `reparse.spells_literal_tree`: every `<`
+- the text with the replacements made passes `literal_grammar.spells_literal_tree`: every `<`
   starts a tag and the tree builder builds exactly the tree the tags spell, so the tree
   lexbor builds from the note has each span where the text has it, and the replaced text
   parses to the edited tree (the anchor is phrasing where the span was; text where
@@ -34,7 +34,7 @@ from typing import Any
 from bson import ObjectId
 
 from .identity import normalise_email
-from .reparse import spells_literal_tree
+from .literal_grammar import spells_literal_tree
 from .types import CdpUser, Resolution
 
 _LEGACY_SPAN = re.compile(

@@ -101,7 +101,7 @@ def _count_independently(settings: Settings) -> dict[str, dict]:
 
 def test_printed_expectations_match_an_independent_count(isolated_settings):
     db = pymongo.MongoClient(isolated_settings.cdp_mongodb_uri)[isolated_settings.cdp_mongodb_db]
-    for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches"):
+    for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids"):
         db[name].insert_one({"_id": "left-over", "cid": Int64(1)})
 
     printed = _seed_cli(isolated_settings, NOTES, CIDS, SEED)
@@ -120,7 +120,7 @@ def test_printed_expectations_match_an_independent_count(isolated_settings):
     assert totals["in_scope"] == totals["migrated"] + sum(totals["parked"].values())
     assert all(totals["parked"][r] > 0 for r in ("contact_not_found", "ambiguous_contact", "content_too_large"))
     assert totals["parked"]["invalid_note"] == 0
-    for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches"):
+    for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids"):
         assert db[name].find_one({"_id": "left-over"}) is None
 
 

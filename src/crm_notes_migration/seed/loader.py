@@ -22,7 +22,7 @@ from .generator import generate
 
 #: MongoDB collections `seed` resets (INTERFACES.md): the two it fills and those the migration writes.
 FILLED_COLLECTIONS = ("contacts", "users")
-RESET_COLLECTIONS = ("contact_notes", "contact_notes_migration_parked", "migration_batches")
+RESET_COLLECTIONS = ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids")
 INSERT_BATCH = 1000
 
 _TABLES = {

@@ -134,10 +134,10 @@ def run(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     batch_size: int = typer.Option(500, help="Notes per batch."),
     concurrency: int = typer.Option(4, help="Parallel requests."),
-    dry_run: bool = typer.Option(False, help="Read and transform locally; send and write nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Read and transform locally; send and write nothing."),
     state_file: Path = typer.Option(None, help="Checkpoint file (SQLite)."),
-    restart: bool = typer.Option(False, help="Ignore the checkpoint and start over."),
-    no_wait: bool = typer.Option(False, help="Do not wait for the queue to drain."),
+    restart: bool = typer.Option(False, "--restart", help="Ignore the checkpoint and start over."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Do not wait for the queue to drain."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     wait_timeout: float = typer.Option(DEFAULT_WAIT_TIMEOUT_S, help="Seconds to wait for the queue to drain."),
 ) -> None:

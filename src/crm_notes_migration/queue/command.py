@@ -19,7 +19,7 @@ def worker(threads: int = typer.Option(
     run_worker(Settings(), threads=threads)
 
 
-def failed_jobs(requeue: bool = typer.Option(False, help="Put every failed job back on the queue.")) -> None:
+def failed_jobs(requeue: bool = typer.Option(False, "--requeue", help="Put every failed job back on the queue.")) -> None:
     """List jobs that failed for good (dead-lettered); --requeue puts them back.
 
     Example: crm-notes-migrate failed-jobs --requeue

@@ -33,7 +33,7 @@ def reconcile(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     report: Path = typer.Option(None, help="Write the HTML QA report here."),
     sample: int = typer.Option(3, help="Random samples per cid in the report, besides one note of every hard case present."),
-    repair: bool = typer.Option(False, help="Re-send missing and mismatched notes, then check again."),
+    repair: bool = typer.Option(False, "--repair", help="Re-send missing and mismatched notes, then check again."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int = typer.Option(0, help="Seed of the report's sample (same seed, same data: same sample)."),
     workers: int = typer.Option(0, help="Processes reconciling cids in parallel (0: os.cpu_count())."),

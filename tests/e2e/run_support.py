@@ -15,19 +15,9 @@ import psycopg
 import pymongo
 from bson import Int64, ObjectId
 
+from crm_notes_migration.seed.loader import create_crm_schema
 from crm_notes_migration.stack import cli_command, settings_env
 
-SCHEMA = """
-CREATE TABLE crm_users (id bigint PRIMARY KEY, cid bigint NOT NULL, email text, full_name text);
-CREATE TABLE crm_notes (
-  id bigint PRIMARY KEY, cid bigint NOT NULL, crm_person_id bigint, content text, created_by bigint,
-  created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone,
-  deleted_at timestamp without time zone);
-CREATE TABLE crm_note_attachments (
-  id bigint PRIMARY KEY, note_id bigint NOT NULL REFERENCES crm_notes(id), file_name text NOT NULL,
-  file_url text NOT NULL, content_type text, file_size bigint, created_at timestamp without time zone NOT NULL);
-CREATE INDEX crm_notes_cid_id ON crm_notes (cid, id);
-"""
 T0 = datetime(2022, 1, 2, 3, 4, 5, 678901)
 
 
@@ -62,7 +52,7 @@ def load_fixture(settings, cids=(11, 12, 13), per_cid=60) -> dict[int, dict]:
                 contacts.append({"_id": ObjectId(), "cid": Int64(cid), "source_id": str(person)})
         expected[cid] = exp
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
+        create_crm_schema(conn)
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO crm_users VALUES (%s,%s,%s,%s)", users)
             cur.executemany("INSERT INTO crm_notes VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", notes)

@@ -6,18 +6,9 @@ from datetime import datetime
 import psycopg
 import pytest
 
+from crm_notes_migration.seed.loader import create_crm_schema
 from crm_notes_migration.source.crm import CrmSource
 
-SCHEMA = """
-CREATE TABLE crm_users (id bigint PRIMARY KEY, cid bigint NOT NULL, email text, full_name text);
-CREATE TABLE crm_notes (
-  id bigint PRIMARY KEY, cid bigint NOT NULL, crm_person_id bigint, content text, created_by bigint,
-  created_at timestamp without time zone NOT NULL, updated_at timestamp without time zone,
-  deleted_at timestamp without time zone);
-CREATE TABLE crm_note_attachments (
-  id bigint PRIMARY KEY, note_id bigint NOT NULL REFERENCES crm_notes(id), file_name text NOT NULL,
-  file_url text NOT NULL, content_type text, file_size bigint, created_at timestamp without time zone NOT NULL);
-"""
 T = datetime(2021, 3, 4, 5, 6, 7)
 
 
@@ -30,7 +21,7 @@ def mention(uid: int, name: str) -> str:
 def crm(isolated_settings):
     url = isolated_settings.crm_database_url
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(SCHEMA)
+        create_crm_schema(conn)
         conn.execute("INSERT INTO crm_users VALUES (1, 10, 'a@x.co', 'Ani'), (2, 10, 'b@x.co', 'Budi'),"
                      " (3, 20, 'c@y.co', 'Citra'), (4, 10, 'd@x.co', 'Dewi')")
         rows = []

@@ -49,6 +49,15 @@ _AFTER_LOAD = (
 )
 
 
+def create_crm_schema(conn: psycopg.Connection) -> None:
+    """Create SPEC §2's tables, keys and indexes on an empty CRM database (tests that
+    write their own rows use this; `load_seed` adds the keys after its COPY instead)."""
+    for table, (columns, _types) in _TABLES.items():
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(sql.Identifier(table), sql.SQL(columns)))
+    for statement in _AFTER_LOAD:
+        conn.execute(statement)
+
+
 def ensure_database(conninfo: str) -> None:
     """Create the database of `conninfo` when it does not exist yet."""
     params = conninfo_to_dict(conninfo)

@@ -185,6 +185,7 @@ class MigrationApiClient:
         timeout_s: float,
         on_progress: Callable[[dict[int, dict[str, Any]]], None] | None = None,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        on_queued: Callable[[int], None] | None = None,
     ) -> dict[int, dict[str, Any]]:
         """Poll the counts until `pending == 0` for every cid; returns the last counts per cid.
 
@@ -198,6 +199,7 @@ class MigrationApiClient:
         every cid's counts are read at once, and cids still pending are waited on in the
         second way (the counts decide: the gauge is only a cheap hint). Raises
         `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`.
+        `on_queued` hears the gauge's value while it is the thing waited on.
         """
         cids = list(cids)
         deadline = time.monotonic() + timeout_s
@@ -205,6 +207,8 @@ class MigrationApiClient:
             return self._drain_each(cids, deadline, timeout_s, on_progress, poll_interval_s)
         latest: dict[int, dict[str, Any]] = {}
         while (queued := self.queued_notes()) is not None and queued > 0:
+            if on_queued is not None:
+                on_queued(int(queued))
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{queued:.0f} notes still queued after {timeout_s:.0f}s", latest)
             self._sleep(poll_interval_s)

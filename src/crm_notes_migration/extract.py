@@ -44,6 +44,7 @@ class Progress(Protocol):
     def advance(self, cid: int, notes: int) -> None: ...
     def finish_cid(self, cid: int) -> None: ...
     def waiting(self, counts: dict[int, dict[str, Any]]) -> None: ...
+    def queued(self, pending: int) -> None: ...
 
 
 @dataclass
@@ -249,7 +250,7 @@ def drain(client: MigrationApiClient, report: RunReport, timeout_s: float, progr
     """Wait until nothing is pending for the report's cids, then fill in their counts."""
     cids = [r.cid for r in report.cids]
     try:
-        counts = client.wait_drained(cids, timeout_s, on_progress=progress.waiting)
+        counts = client.wait_drained(cids, timeout_s, on_progress=progress.waiting, on_queued=progress.queued)
         report.drained = True
     except TimeoutError as exc:
         counts = exc.args[1] if len(exc.args) > 1 else {}

@@ -51,9 +51,11 @@ class LogProgress:
         self._say(f"cid {cid}: {done}/{total} notes handed over")
 
     def waiting(self, counts: dict[int, dict[str, Any]]) -> None:
+        self.queued(sum(int(c.get("pending", 0)) for c in counts.values()))
+
+    def queued(self, pending: int) -> None:
         if time.monotonic() - self._last >= LOG_EVERY_S:
             self._last = time.monotonic()
-            pending = sum(int(c.get("pending", 0)) for c in counts.values())
             self._say(f"waiting for the queue to drain: {pending} notes pending")
 
     def close(self) -> None:
@@ -85,7 +87,9 @@ class RichProgress:
         self._bars.remove_task(self._tasks[cid])
 
     def waiting(self, counts: dict[int, dict[str, Any]]) -> None:
-        pending = sum(int(c.get("pending", 0)) for c in counts.values())
+        self.queued(sum(int(c.get("pending", 0)) for c in counts.values()))
+
+    def queued(self, pending: int) -> None:
         if self._drain is None:
             self._drain = self._bars.add_task("queue: pending", total=None)
         self._bars.update(self._drain, description=f"queue: {pending} pending")

@@ -208,10 +208,13 @@ def test_wait_drained_many_cids_waits_on_the_queued_gauge_then_reads_every_cid_o
         (200, {}, _metrics("0.0")),
         (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids]}),
     ])
+    heard: list[int] = []
     try:
-        final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
+        final = make_client(server.url, sleeps).wait_drained(
+            cids, timeout_s=30, poll_interval_s=0.5, on_queued=heard.append)
     finally:
         server.close()
+    assert heard == [500]  # the terminal hears how much is still queued while it waits
     assert [r[1] for r in server.requests] == ["/metrics", "/metrics", "/v1/migrations/crm-notes/counts"]
     assert {c: final[c]["migrated"] for c in cids} == {c: c for c in cids}
     assert sleeps == [0.5]

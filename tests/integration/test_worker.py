@@ -141,3 +141,25 @@ def test_sigkilled_worker_batches_are_redelivered_within_a_minute(isolated_setti
             assert _ids_once(db, CID) == list(range(1, n_batches * size + 1))
         finally:
             assert stop_process(rescuer) == 0
+
+
+def test_a_batch_sent_again_after_the_cdp_side_was_reset_is_enqueued_and_lands(isolated_settings, tmp_path):
+    """`seed` (or a restore) drops the ledger but leaves Redis alone: the same batch_id must
+    then count as new work, not be held back by the queue's marker of the earlier delivery."""
+    db = open_database(isolated_settings)
+    add_contacts(db, CID, [1, 2, 3])
+    body = batch(CID, "b-reset", [note(i, i) for i in (1, 2, 3)])
+    worker = start_worker(isolated_settings, tmp_path / "worker.log")
+    try:
+        with ApiServer(isolated_settings) as api:
+            assert api.post_batch(body).status_code == 202
+            wait_until(lambda: drained(api, CID, 3), 60, what="first delivery")
+            for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches",
+                         "migration_note_cids"):
+                db[name].drop()
+            r = api.post_batch(body)
+            assert r.status_code == 202 and r.json()["accepted"] == 3
+            wait_until(lambda: drained(api, CID, 3), 60, what="delivery after the reset")
+            assert _ids_once(db, CID) == [1, 2, 3]
+    finally:
+        stop_process(worker)

@@ -105,7 +105,7 @@ class BatchIntake:
         if other is not None:
             return self._replay(other, body_sha, envelope)
         if accepted:
-            self.queue.enqueue_batch(cid, envelope.batch_id, accepted)
+            self.queue.enqueue_batch(cid, envelope.batch_id, accepted, new=True)
         return Outcome(response, replay=False)
 
     def _replay(self, known: dict[str, Any], body_sha: str, envelope: BatchEnvelope) -> Outcome:

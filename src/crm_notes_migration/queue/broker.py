@@ -141,6 +141,7 @@ class BatchQueue:
         and its last error is forgotten."""
         self._drop(keys=self._keys, args=[batch_id])
         self.client.hdel(self._errors_key, batch_id)
+        self.client.delete(self._marker(batch_id))
 
     @property
     def _errors_key(self) -> str:
@@ -159,11 +160,13 @@ class BatchQueue:
     def _marker(self, batch_id: str) -> str:
         return f"{self.ns}:enqueued:{batch_id}"
 
-    def enqueue_batch(self, cid: int, batch_id: str, notes: list[dict[str, Any]]) -> bool:
+    def enqueue_batch(self, cid: int, batch_id: str, notes: list[dict[str, Any]], *, new: bool = False) -> bool:
         """Put the batch on the queue unless it is already there; True when enqueued.
         The marker lives in Redis with the queue, so a Redis that lost its data forgets
-        both and a re-sent batch is enqueued again."""
-        if not self.client.set(self._marker(batch_id), "1", nx=True, ex=ENQUEUED_MARKER_TTL_S):
+        both and a re-sent batch is enqueued again; the worker removes it when the batch is
+        done. `new`: the durable ledger has just recorded this batch for the first time,
+        so it is enqueued whatever marker a reset ledger left behind."""
+        if not self.client.set(self._marker(batch_id), "1", nx=not new, ex=ENQUEUED_MARKER_TTL_S):
             return False
         try:
             self._add(keys=self._keys, args=[batch_id, len(notes)])

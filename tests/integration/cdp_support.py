@@ -1,8 +1,6 @@
 """Helpers of the CDP-side integration tests (issue 4): real services, real processes."""
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import threading
@@ -14,13 +12,10 @@ from typing import Any
 import httpx
 from bson import Int64, ObjectId
 
+from crm_notes_migration.stack import free_port
+from crm_notes_migration.stack import settings_env as stack_settings_env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
@@ -38,18 +33,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
 
 
 def settings_env(settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        CRM_DATABASE_URL=settings.crm_database_url,
-        CDP_MONGODB_URI=settings.cdp_mongodb_uri,
-        CDP_MONGODB_DB=settings.cdp_mongodb_db,
-        REDIS_URL=settings.redis_url,
-        MIGRATION_API_TOKEN=settings.migration_api_token or "",
-        QUEUE_NAMESPACE=settings.queue_namespace,
-        MAX_NOTE_HTML_BYTES=str(settings.max_note_html_bytes),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    """The child's environment for these settings, with unbuffered output for the logs."""
+    return {**stack_settings_env(settings), "PYTHONUNBUFFERED": "1"}
 
 
 def start_worker(settings, log_path: Path, threads: int = 2) -> subprocess.Popen:

@@ -80,8 +80,11 @@ def test_killed_mid_run_resumes_without_loss_duplicates_or_resent_acknowledged_b
     while time.monotonic() < deadline and acked < 8:
         time.sleep(0.05)
         if state.exists():
-            with sqlite3.connect(state) as c:
-                acked = c.execute("SELECT count(*) FROM acked_batch").fetchone()[0]
+            try:
+                with sqlite3.connect(state) as c:
+                    acked = c.execute("SELECT count(*) FROM acked_batch").fetchone()[0]
+            except sqlite3.OperationalError:  # the file exists, its tables not yet
+                continue
     assert proc.poll() is None, "the run finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()

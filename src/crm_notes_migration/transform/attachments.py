@@ -40,6 +40,8 @@ def transform_attachments(
     """
     entries: list[dict[str, Any]] = []
     anomalies: list[str] = []
+    if not attachments:  # most notes
+        return entries, anomalies
     for att in sorted(attachments, key=lambda a: a.legacy_attachment_id):
         url = rewrite_url(att.file_url.strip(), rewrite)
         if not _is_web_url(url):

@@ -15,6 +15,7 @@ from functools import lru_cache
 import nh3
 from selectolax.lexbor import LexborHTMLParser
 
+from .literal_grammar import compile_grammars
 from .reparse import parses_literally
 
 #: Elements whose content is code (or fallback of code): removed with everything inside.
@@ -196,6 +197,12 @@ def sanitize_literal_html(html: str) -> str:
     if 'class="mention"' in cleaned:
         cleaned = _MENTION_REL.sub(r"\1>", cleaned)
     return cleaned
+
+
+def warm_up() -> None:
+    """Build now what the sanitiser would otherwise build lazily on its first notes (the
+    literal grammars of `reparse` and `mention_text`); for long-running processes."""
+    compile_grammars(ALLOWED_TAGS)
 
 
 def visible_text(html: str) -> str:

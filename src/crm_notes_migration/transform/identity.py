@@ -30,7 +30,7 @@ def note_object_id(cid: int, legacy_crm_note_id: int) -> ObjectId:
     `sha256(NOTE_ID_NAMESPACE + b"|" + str(cid) + b"|" + str(legacy_crm_note_id))`
     (decimal ASCII). Its embedded "generation time" is meaningless; sort by `created_at`.
     """
-    key = b"|".join((NOTE_ID_NAMESPACE, str(int(cid)).encode(), str(int(legacy_crm_note_id)).encode()))
+    key = b"%s|%d|%d" % (NOTE_ID_NAMESPACE, int(cid), int(legacy_crm_note_id))
     return ObjectId(hashlib.sha256(key).digest()[:12])
 
 

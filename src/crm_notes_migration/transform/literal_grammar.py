@@ -30,6 +30,16 @@ _ATTRIBUTES = r'(?: [a-z][a-z0-9-]*="[^"<>]*")*+'
 _TEXT = r"[^<]++"
 _WS = r"[ \t\n\f]*+"
 _TEXT_ONLY = f"(?:{_TEXT})?"
+#: Text, then items each followed by text: the language of `(?:{_TEXT}|<item)*` (a text
+#: run is maximal, so two never follow each other) in half the repetitions, each of which
+#: costs `re` a save of every group's marks.
+_TEXT_RUN = r"[^<]*+"
+
+
+def _items(item: str) -> str:
+    """Any sequence of text runs and `<` + `item`."""
+    return f"{_TEXT_RUN}(?:<(?:{item}){_TEXT_RUN})*"
+
 _PHRASING_NAMES = (
     "span", "b", "strong", "i", "em", "u", "s", "strike", "del", "ins", "sub", "sup", "small",
     "mark", "code", "kbd", "samp", "q", "cite", "abbr",
@@ -89,7 +99,7 @@ class _Grammar:
     @staticmethod
     def repeat(*tags: str | None) -> str:
         kept = [tag for tag in tags if tag]
-        return f"(?:{_TEXT}|<(?:{'|'.join(kept)}))*" if kept else _TEXT_ONLY
+        return _items("|".join(kept)) if kept else _TEXT_ONLY
 
     def inline(self, depth: int, in_a: bool = False) -> str:
         """Inline content; in an `a` (`in_a`), without `a`."""
@@ -116,7 +126,7 @@ class _Grammar:
             self.void(("br", "img", "hr")),
             self.element(_INLINE_HOLDERS, self.inline(_INLINE_DEPTH - 1), after_start="(?!\n)"),
             self.element(("a",), self.inline(_INLINE_DEPTH - 1, True)),
-            self.element(("ol", "ul"), f"(?:{_TEXT}|<{item})*" if item else _TEXT_ONLY),
+            self.element(("ol", "ul"), _items(item) if item else _TEXT_ONLY),
             self.element(_CONTAINERS, self.blocks(depth - 1)),
             table,
         )
@@ -139,6 +149,14 @@ def matches_literal_grammar(html: str, allowed: frozenset[str]) -> bool:
 
 _EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (
     "p", "a", "br", "img", "hr", "ol", "ul", "li", "table", "tbody", "thead", "tfoot", "tr", "td", "th"))
+
+
+def compile_grammars(allowed: frozenset[str]) -> None:
+    """Compile now the grammars `matches_literal_grammar(…, allowed)` and
+    `spells_literal_tree` use (otherwise compiled on first use: tens of ms, the pattern
+    is large), so that a long-running process does not pay it on its first note."""
+    _grammar(allowed)
+    _grammar(_EVERY_ELEMENT)
 
 
 def spells_literal_tree(html: str) -> bool:

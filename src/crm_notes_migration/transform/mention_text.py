@@ -43,6 +43,8 @@ _LEGACY_SPAN = re.compile(
     r"@</span>([^<&\x00\r]*)</span></span>"
 )
 _KNOWN_REFERENCES = ("&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;")
+#: An `&` that starts none of `_KNOWN_REFERENCES`.
+_OTHER_AMPERSAND = re.compile("&(?!" + "|".join(ref[1:] for ref in _KNOWN_REFERENCES) + ")")
 
 
 def _escape(text: str) -> str:
@@ -56,8 +58,8 @@ def _anchor(user_id: ObjectId, name: str) -> str:
 
 
 def _references_are_plain(html: str) -> bool:
-    count = html.count("&")
-    return not count or count == sum(html.count(ref) for ref in _KNOWN_REFERENCES)
+    """Every `&` starts one of `_KNOWN_REFERENCES` (one scan, not one per reference)."""
+    return "&" not in html or _OTHER_AMPERSAND.search(html) is None
 
 
 def legacy_mentions_as_text(

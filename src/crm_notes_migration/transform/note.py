@@ -12,7 +12,7 @@ from .html import sanitize_encoded_html, sanitize_html, sanitize_literal_html
 from .identity import normalise_email, note_object_id, source_sha256_of_utc
 from .mention_text import legacy_mentions_as_text
 from .mentions import says_mention, crm_emails_of, normalise_mentions
-from .times import UPDATED_BEFORE_CREATED, to_storage_time, to_utc
+from .times import UPDATED_BEFORE_CREATED, to_utc, truncate_to_ms
 from .types import (
     AMBIGUOUS_CONTACT,
     CONTACT_NOT_FOUND,
@@ -63,9 +63,9 @@ def transform_note(
     # UTC once: stored truncated to ms (`to_storage_time`), hashed with µs (`source_sha256`).
     created_utc = to_utc(note.created_at)
     updated_utc = to_utc(note.updated_at) if note.updated_at is not None else None
-    created_at = to_storage_time(created_utc)
-    updated_at = to_storage_time(updated_utc) if updated_utc is not None else created_at
-    if note.updated_at is not None and note.updated_at < note.created_at:
+    created_at = truncate_to_ms(created_utc)  # = to_storage_time(note.created_at)
+    updated_at = truncate_to_ms(updated_utc) if updated_utc is not None else created_at
+    if updated_utc is not None and updated_utc < created_utc:  # both UTC: the same instants
         anomalies.append(UPDATED_BEFORE_CREATED)
 
     content, mentions, unresolved = transform_content(note.content_html, note, resolution)

@@ -38,5 +38,9 @@ def to_utc(aware: datetime) -> datetime:
 
 def to_storage_time(aware: datetime) -> datetime:
     """An aware datetime → aware UTC with microseconds truncated (not rounded) to milliseconds."""
-    utc = to_utc(aware)
+    return truncate_to_ms(to_utc(aware))
+
+
+def truncate_to_ms(utc: datetime) -> datetime:
+    """`to_storage_time(utc)` for a datetime already in UTC (what `to_utc` returns)."""
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)

@@ -1,0 +1,195 @@
+"""The worker's per-note shortcuts give what their straightforward definitions give.
+
+- `literal_grammar`: content as "text, then items each followed by text" accepts exactly
+  what the plain `(?:text|<item)*` form accepts (on seed notes, their nh3 output and
+  random markup, so both answers occur).
+- `note_object_id`, `validate_note`, the times of `transform_note` and `mention_text`'s
+  known-references check: equal to their definitions spelled out here, on the seed
+  generator's notes and generated inputs.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from bson import ObjectId
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from crm_notes_migration.contract import NoteV1, validate_note
+from crm_notes_migration.seed.generator import generate
+from crm_notes_migration.transform import (
+    LegacyAttachment, LegacyNote, LegacyUser, Resolution, TransformOptions, legacy_note_to_contract,
+    note_object_id, to_storage_time, transform_note,
+)
+from crm_notes_migration.transform import html as html_module
+from crm_notes_migration.transform import literal_grammar, mention_text
+from crm_notes_migration.transform.html import ALLOWED_TAGS
+
+from .test_transform_shortcuts import MARKUP
+
+
+def _seed_contracts(notes: int = 400, cids: int = 3, seed: int = 7) -> list[tuple[int, dict]]:
+    out = []
+    users: dict[int, LegacyUser] = {}
+    tz = ZoneInfo("Asia/Jakarta")
+    for chunk in generate(notes, cids, seed):
+        for row in chunk.crm_users:
+            users[row[0]] = LegacyUser(*row)
+        attachments: dict[int, list[LegacyAttachment]] = {}
+        for att in chunk.attachments:
+            attachments.setdefault(att[1], []).append(LegacyAttachment(*att))
+        for row in chunk.notes:
+            legacy = LegacyNote(*row, attachments=tuple(attachments.get(row[0], ())))
+            if legacy.in_scope:
+                out.append((chunk.cid, legacy_note_to_contract(legacy, users, tz)[0]))
+    return out
+
+
+SEED = _seed_contracts()
+
+
+def _plain_form_grammar(allowed: frozenset[str]) -> re.Pattern[str]:
+    """The grammar with content written `(?:text|<item)*`, as it was first written."""
+    shortened = literal_grammar._items
+    literal_grammar._items = lambda item: f"(?:{literal_grammar._TEXT}|<(?:{item}))*"
+    try:
+        return re.compile(literal_grammar._Grammar(allowed).blocks(literal_grammar._BLOCK_DEPTH))
+    finally:
+        literal_grammar._items = shortened
+
+
+ALLOWLISTS = (ALLOWED_TAGS, literal_grammar._EVERY_ELEMENT)
+PLAIN_FORMS = {allowed: _plain_form_grammar(allowed) for allowed in ALLOWLISTS}
+
+
+def _same_answer(html: str) -> list[bool]:
+    answers = []
+    for allowed in ALLOWLISTS:
+        expected = PLAIN_FORMS[allowed].fullmatch(html) is not None
+        assert literal_grammar.matches_literal_grammar(html, allowed) is expected, html
+        answers.append(expected)
+    return answers
+
+
+def test_the_grammar_is_not_the_plain_form_itself():
+    assert PLAIN_FORMS[ALLOWED_TAGS].pattern != literal_grammar._grammar(ALLOWED_TAGS).pattern
+
+
+def test_grammar_agrees_with_the_plain_form_on_seed_notes_and_their_sanitised_form():
+    answers = []
+    for _, contract in SEED:
+        html = contract["content_html"] or ""
+        answers += _same_answer(html)
+        answers += _same_answer(html_module._CLEANER.clean(html))
+        answers += _same_answer(html[: len(html) // 2])  # cut mid-element: mostly "no"
+    assert True in answers and False in answers
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MARKUP)
+def test_grammar_agrees_with_the_plain_form_on_random_markup(raw):
+    _same_answer(raw)
+    _same_answer(html_module._CLEANER.clean(raw))
+
+
+def test_warm_up_compiles_the_grammars_in_use():
+    html_module.warm_up()
+    for allowed in ALLOWLISTS:
+        assert allowed in literal_grammar._GRAMMARS
+
+
+def _reference_object_id(cid: int, legacy_id: int) -> ObjectId:
+    """SPEC §3's definition, namespace spelled out."""
+    key = b"|".join((b"crm_notes_migration/contact_notes/v1", str(cid).encode(), str(legacy_id).encode()))
+    return ObjectId(hashlib.sha256(key).digest()[:12])
+
+
+@pytest.mark.parametrize("cid, legacy_id", [(1, 1), (0, 2**63 - 1), (-5, 10**30), (10**20, 7)])
+def test_note_object_id_edge_integers(cid, legacy_id):
+    assert note_object_id(cid, legacy_id) == _reference_object_id(cid, legacy_id)
+
+
+def test_note_object_id_on_seed_notes():
+    for cid, contract in SEED:
+        lid = contract["legacy_crm_note_id"]
+        assert note_object_id(cid, lid) == _reference_object_id(cid, lid)
+
+
+def _reference_validate(raw):
+    try:
+        return NoteV1.model_validate(raw), ""
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return None, f"{where}: {first.get('msg', 'invalid')}" if where else first.get("msg", "invalid")
+
+
+BROKEN = [
+    {"legacy_crm_note_id": 0},
+    {"legacy_crm_note_id": "abc"},
+    {"created_at": "2021-03-04T05:06:07"},
+    {"updated_at": "yesterday"},
+    {"surprise": 1},
+    {"author": {"crm_user_id": "x"}},
+    {"attachments": [{"legacy_attachment_id": 1}]},
+    {"mentioned_users": [{"crm_user_id": 1, "extra": True}]},
+]
+
+
+def test_validate_note_equals_model_validate_on_seed_and_broken_notes():
+    invalid = 0
+    for i, (_, contract) in enumerate(SEED):
+        raw = {**contract, **BROKEN[i % len(BROKEN)]} if i % 3 == 0 else contract
+        note, detail = validate_note(raw)
+        expected_note, expected_detail = _reference_validate(raw)
+        assert (note, detail) == (expected_note, expected_detail)
+        invalid += note is None
+    assert invalid > 0
+    assert validate_note({})[1] == _reference_validate({})[1]
+
+
+OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+TIMES = st.tuples(st.datetimes(datetime(1971, 1, 1), datetime(2100, 1, 1)), OFFSETS).map(
+    lambda t: t[0].replace(tzinfo=t[1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(TIMES, st.none() | TIMES)
+def test_transform_note_times_follow_their_definitions(created, updated):
+    cid, contract = SEED[0]
+    raw = {**contract, "content_html": "<p>x</p>", "created_at": created.isoformat(),
+           "updated_at": updated and updated.isoformat()}
+    note = NoteV1.model_validate(raw)
+    result = transform_note(cid, note, Resolution((ObjectId(),)), TransformOptions())
+    doc = result.document
+    assert doc["created_at"] == to_storage_time(note.created_at)
+    assert doc["created_at"].tzinfo is UTC
+    expected_updated = to_storage_time(note.updated_at) if note.updated_at is not None else doc["created_at"]
+    assert doc["updated_at"] == expected_updated and doc["updated_at"].tzinfo is UTC
+    assert doc["migration"]["legacy_updated_at"] == expected_updated
+    late = note.updated_at is not None and note.updated_at < note.created_at
+    assert ("updated_before_created" in result.anomalies) is late
+
+
+def _references_by_counting(html: str) -> bool:
+    """The first definition: as many `&` as known references."""
+    count = html.count("&")
+    return not count or count == sum(html.count(ref) for ref in ("&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;"))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(["&", "amp;", "lt;", "gt;", "quot;", "nbsp;", "&#", "a", ";", "é", "&amp", "q"]),
+                max_size=12).map("".join))
+def test_known_references_check_equals_counting(html):
+    assert mention_text._references_are_plain(html) is _references_by_counting(html)
+
+
+def test_known_references_check_examples():
+    assert mention_text._references_are_plain("a &amp; b &nbsp;&lt;&gt;&quot;")
+    assert not mention_text._references_are_plain("a &amp b")
+    assert not mention_text._references_are_plain("&copy;")

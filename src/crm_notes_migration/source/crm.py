@@ -8,7 +8,6 @@ fetched with one `= ANY(%s)` query each: no per-note queries.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,17 +20,13 @@ IN_SCOPE = "deleted_at IS NULL AND crm_person_id IS NOT NULL"
 #: Ids per query of `iter_in_scope_ids`.
 ID_PAGE_SIZE = 20_000
 
+# The columns in the order of the fields of LegacyNote, LegacyAttachment and LegacyUser:
+# a row is passed positionally (tests/unit/test_extractor_fastpaths.py holds them together).
 _NOTE_COLUMNS = "id, cid, crm_person_id, content, created_by, created_at, updated_at, deleted_at"
 _ATTACHMENT_COLUMNS = "id, note_id, file_name, file_url, content_type, file_size, created_at"
 _USER_COLUMNS = "id, cid, email, full_name"
 
 Page = list[tuple[LegacyNote, dict[int, LegacyUser]]]
-
-
-def _build(cls: type, row: dict[str, Any]) -> Any:
-    """A transform dataclass from a row dict, passing the columns it declares as fields."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in row.items() if k in names})
 
 
 class CrmSource:
@@ -59,8 +54,9 @@ class CrmSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-        with self.conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query, as tuples in the order of its columns."""
+        with self.conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
@@ -120,32 +116,37 @@ class CrmSource:
             yield self._page(cid, rows)
             if len(rows) < page_size:
                 return
-            after_id = rows[-1]["id"]
+            after_id = rows[-1][0]
 
-    def _page(self, cid: int, rows: list[dict[str, Any]]) -> Page:
-        note_ids = [r["id"] for r in rows]
+    def _page(self, cid: int, rows: list[tuple[Any, ...]]) -> Page:
         attachments: dict[int, list[LegacyAttachment]] = {}
         for a in self._rows(
             f"SELECT {_ATTACHMENT_COLUMNS} FROM crm_note_attachments WHERE note_id = ANY(%s) ORDER BY note_id, id",
-            (note_ids,),
+            ([r[0] for r in rows],),
         ):
-            attachments.setdefault(a["note_id"], []).append(_build(LegacyAttachment, a))
-        wanted: dict[int, list[int]] = {}
+            attachments.setdefault(a[1], []).append(LegacyAttachment(*a))
+        # per row: (mention ids, the users it refers to: author first, then its mentions)
+        wanted: list[tuple[tuple[int, ...], list[int]]] = []
+        all_ids: set[int] = set()
         for r in rows:
-            ids = [r["created_by"]] if r["created_by"] is not None else []
-            ids += legacy_mention_user_ids(r["content"])
-            wanted[r["id"]] = ids
-        all_ids = sorted({i for ids in wanted.values() for i in ids})
+            mentions = tuple(legacy_mention_user_ids(r[3]))
+            ids = [r[4], *mentions] if r[4] is not None else list(mentions)
+            all_ids.update(ids)
+            wanted.append((mentions, ids))
         users = {
-            u["id"]: _build(LegacyUser, u)
+            u[0]: LegacyUser(*u)
             for u in (
-                self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)", (cid, all_ids))
+                self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)",
+                           (cid, sorted(all_ids)))
                 if all_ids
                 else []
             )
         }
         page: Page = []
-        for r in rows:
-            note = _build(LegacyNote, {**r, "attachments": tuple(attachments.get(r["id"], ()))})
-            page.append((note, {i: users[i] for i in wanted[r["id"]] if i in users}))
+        no_attachments: tuple[LegacyAttachment, ...] = ()
+        for r, (mentions, ids) in zip(rows, wanted):
+            found = attachments.get(r[0])
+            note = LegacyNote(*r, attachments=tuple(found) if found else no_attachments,
+                              parsed_mentions=(r[3], mentions))
+            page.append((note, {i: users[i] for i in ids if i in users}))
         return page

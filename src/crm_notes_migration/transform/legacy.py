@@ -55,6 +55,11 @@ class LegacyNote:
     updated_at: datetime | None = None
     deleted_at: datetime | None = None
     attachments: tuple[LegacyAttachment, ...] = field(default_factory=tuple)
+    #: `(content, legacy_mention_user_ids(content))` when the reader already parsed the
+    #: content (it needs those ids to fetch the users); `legacy_note_to_contract` reuses
+    #: them only while `content` is that very string object, so a copy made with another
+    #: content (e.g. `dataclasses.replace`) is parsed again. Not part of equality.
+    parsed_mentions: tuple[str | None, tuple[int, ...]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def in_scope(self) -> bool:
@@ -69,8 +74,16 @@ def _user_ref(user_id: int, users: Mapping[int, LegacyUser], cid: int) -> dict[s
     return {"crm_user_id": user.id, "email": user.email, "name": user.full_name}
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds")
+def mention_user_ids(note: LegacyNote) -> list[int]:
+    """`legacy_mention_user_ids(note.content)`, from `parsed_mentions` when it holds them."""
+    parsed = note.parsed_mentions
+    if parsed is not None and parsed[0] is note.content:
+        return list(parsed[1])
+    return legacy_mention_user_ids(note.content)
+
+
+def _attachment_id(att: LegacyAttachment) -> int:
+    return att.id
 
 
 def legacy_note_to_contract(
@@ -105,21 +118,24 @@ def legacy_note_to_contract(
             anomalies.append(AUTHOR_UNKNOWN)
             author = {"crm_user_id": note.created_by, "email": None, "name": None}
     mentioned = []
-    for user_id in legacy_mention_user_ids(note.content):
+    for user_id in mention_user_ids(note):
         ref = _user_ref(user_id, users, note.cid)
         if ref is None:
             if MENTIONED_USER_UNKNOWN not in anomalies:
                 anomalies.append(MENTIONED_USER_UNKNOWN)
             continue
         mentioned.append(ref)
+    attachments = note.attachments
+    if len(attachments) > 1:
+        attachments = sorted(attachments, key=_attachment_id)
     contract = {
         "legacy_crm_note_id": note.id,
         "crm_person_id": note.crm_person_id,
         "content_html": note.content,
         "author": author,
         "mentioned_users": mentioned,
-        "created_at": _iso(created_at),
-        "updated_at": None if updated_at is None else _iso(updated_at),
+        "created_at": created_at.isoformat(timespec="microseconds"),
+        "updated_at": None if updated_at is None else updated_at.isoformat(timespec="microseconds"),
         "attachments": [
             {
                 "legacy_attachment_id": att.id,
@@ -128,7 +144,7 @@ def legacy_note_to_contract(
                 "content_type": att.content_type,
                 "file_size": att.file_size,
             }
-            for att in sorted(note.attachments, key=lambda a: a.id)
+            for att in attachments
         ],
     }
     return contract, anomalies

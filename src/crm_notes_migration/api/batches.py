@@ -9,12 +9,14 @@ from typing import Any
 
 from ..cdp.batches import DONE, QUEUED, BatchLedger, canonical_sha256
 from ..cdp.store import NoteStore
-from ..contract import BatchEnvelope, validate_note
+from ..contract import BatchEnvelope, NoteV1, validate_note
 from ..ingest import park_record
 from ..queue.broker import BatchQueue
 from ..transform import INVALID_NOTE
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+#: `note.model_dump(mode=...)` without the Python wrapper around pydantic-core.
+_to_json = NoteV1.__pydantic_serializer__.to_python
 
 
 class Conflict(Exception):
@@ -32,6 +34,27 @@ class Outcome:
 
 
 def _ints_fit(value: Any) -> bool:
+    """Whether every integer in `value` fits 64 bits (bools aside)."""
+    kind = type(value)
+    if kind is dict:
+        for item in value.values():
+            if not _ints_fit(item):
+                return False
+        return True
+    if kind is list:
+        for item in value:
+            if not _ints_fit(item):
+                return False
+        return True
+    if kind is int:
+        return INT64_MIN <= value <= INT64_MAX
+    if kind is str or value is None or kind is bool or kind is float:
+        return True
+    return _ints_fit_any(value)
+
+
+def _ints_fit_any(value: Any) -> bool:
+    """`_ints_fit` for subclasses of the JSON types (none come from the parsers)."""
     if isinstance(value, bool):
         return True
     if isinstance(value, int):
@@ -71,7 +94,7 @@ def split_notes(cid: int, notes: list[Any]) -> tuple[list[dict[str, Any]], list[
                              "detail": "legacy_crm_note_id: appears twice in this batch"})
             continue
         seen.add(note.legacy_crm_note_id)
-        accepted.append(note.model_dump(mode="json"))
+        accepted.append(_to_json(note, mode="json"))
     return accepted, rejected, parks
 
 

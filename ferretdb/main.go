@@ -9,6 +9,8 @@ import (
 	"context"
 	"flag"
 	"log"
+	"net/http"
+	_ "net/http/pprof"
 	"os/signal"
 	"syscall"
 
@@ -20,7 +22,12 @@ func main() {
 	postgresqlURL := flag.String("postgresql-url", "postgres://postgres:postgres@127.0.0.1:5432/ferretdb", "PostgreSQL handler URL")
 	sqliteURL := flag.String("sqlite-url", "file:data/", "SQLite handler URL (a directory)")
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	pprofAddr := flag.String("pprof-addr", "", "serve Go's pprof on this address (off when empty)")
 	flag.Parse()
+
+	if *pprofAddr != "" {
+		go func() { log.Println(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 
 	f, err := ferretdb.New(&ferretdb.Config{
 		Handler:       *handler,

@@ -29,6 +29,8 @@ DEFAULT_BACKOFF_BASE_S = 0.5
 DEFAULT_BACKOFF_CAP_S = 30.0
 #: Longest total time spent waiting on 429 answers for one request.
 DEFAULT_MAX_THROTTLE_WAIT_S = 900.0
+#: Longest wait for a counts answer (see `MigrationApiClient.counts`).
+COUNTS_READ_TIMEOUT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
 DEFAULT_POLL_INTERVAL_S = 0.5
 _JSON_HEADERS = {"Content-Type": "application/json"}
@@ -156,9 +158,15 @@ class MigrationApiClient:
         return self._request("POST", BATCHES_PATH, content=body, headers=_JSON_HEADERS).json()
 
     def counts(self, cid: int | None = None) -> dict[str, Any]:
-        """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None."""
+        """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None.
+
+        Counting reads whole collections on FerretDB (about 30 s at 200k notes): the answer
+        is waited for up to COUNTS_READ_TIMEOUT_S, since a retry after a read timeout would
+        only start the same work again beside the first."""
         params = {"cid": cid} if cid is not None else None
-        return self._request("GET", COUNTS_PATH, params=params).json()
+        timeout = httpx.Timeout(self._http.timeout.connect, read=COUNTS_READ_TIMEOUT_S,
+                                write=self._http.timeout.write, pool=self._http.timeout.pool)
+        return self._request("GET", COUNTS_PATH, params=params, timeout=timeout).json()
 
     def queued_notes(self) -> float | None:
         """The API's queued-notes gauge (every cid together), or None when the API does not

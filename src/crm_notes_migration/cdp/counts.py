@@ -1,8 +1,10 @@
 """The count endpoint's figures (SPEC §4): migrated, parked by reason, pending, per cid.
 
-One cid: equality-on-cid queries (pushed down by FerretDB). Every cid: one pass over
-each collection (`$group` by cid; FerretDB has `$sum`), not a `distinct` plus a count
-per cid."""
+One cid: equality-on-cid queries (pushed down by FerretDB). Every cid: one streamed pass
+over each collection reading only `cid` (and `reason`), counted here: not a `distinct`
+plus a count per cid (on FerretDB each filtered query scans the whole collection), and
+not a `$group` (FerretDB 1.24 holds every document of the collection in memory for it:
+at 210k notes that took minutes and gigabytes, and the client's retries piled more on)."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,6 +13,9 @@ from pymongo.database import Database
 
 from .batches import BatchLedger
 from .mongo import CONTACT_NOTES, PARKED
+
+#: Documents per reply of the counting passes (each reply holds only `cid` and `reason`).
+PASS_BATCH = 10_000
 
 
 def _parked_by_reason(db: Database, cid: int) -> dict[str, int]:
@@ -33,12 +38,14 @@ def counts_for_cid(db: Database, cid: int) -> dict[str, Any]:
 def counts_for_all(db: Database) -> list[dict[str, Any]]:
     """`counts_for_cid` of every cid seen in contact_notes, the parked collection or the
     batch ledger, ascending by cid, in three passes (one per collection)."""
-    migrated = {int(r["_id"]): int(r["n"]) for r in
-                db[CONTACT_NOTES].aggregate([{"$group": {"_id": "$cid", "n": {"$sum": 1}}}])}
+    migrated: dict[int, int] = {}
+    for r in db[CONTACT_NOTES].find({}, {"_id": 0, "cid": 1}, batch_size=PASS_BATCH):
+        cid = int(r["cid"])
+        migrated[cid] = migrated.get(cid, 0) + 1
     parked: dict[int, dict[str, int]] = {}
-    for r in db[PARKED].aggregate([{"$group": {"_id": {"cid": "$cid", "reason": "$reason"}, "n": {"$sum": 1}}}]):
-        key = r["_id"]
-        parked.setdefault(int(key["cid"]), {})[key.get("reason", "")] = int(r["n"])
+    for r in db[PARKED].find({}, {"_id": 0, "cid": 1, "reason": 1}, batch_size=PASS_BATCH):
+        by_reason = parked.setdefault(int(r["cid"]), {})
+        by_reason[r.get("reason", "")] = by_reason.get(r.get("reason", ""), 0) + 1
     ledger = BatchLedger(db)
     pending = ledger.queued_notes_by_cid()
     cids = set(migrated) | set(parked) | ledger.cids()

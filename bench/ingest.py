@@ -1,6 +1,6 @@
 """Ingest throughput: worker processes against the store's own insert ceiling.
 
-    python -m bench.ingest [--notes 4000] [--cids 10]
+    python -m bench.ingest [--notes 20000] [--cids 20]
 
 Seeds a private CRM + CDP database (seed generator and loader), builds contract batches
 of 1000 with the CRM reader and `legacy_note_to_contract`, and ENQUEUES THEM DIRECTLY on
@@ -9,6 +9,10 @@ empty. The ceiling is the same finished documents (transformed beforehand) inser
 unordered `insert_many` of 1000 into the same store, measured right before and right
 after each worker run (the machine is shared: load changes within seconds); the last
 line gives medians over rounds. Peak RSS of a worker via psutil.
+
+The default size gives ~26 batches: with 4 worker threads, a handful of batches (the old
+default, 4000 notes, made 10) measures mostly the start and the tail of a run, not the
+rate a migration runs at.
 """
 from __future__ import annotations
 
@@ -133,8 +137,8 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--notes", type=int, default=4000)
-    parser.add_argument("--cids", type=int, default=10)
+    parser.add_argument("--notes", type=int, default=20000)
+    parser.add_argument("--cids", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3,
                         help="ceiling / 1 worker / ceiling rounds; the figures are medians over rounds")
     args = parser.parse_args()

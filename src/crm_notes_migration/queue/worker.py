@@ -15,6 +15,7 @@ from ..cdp.mongo import ensure_indexes, open_database
 from ..cdp.resolve import resolve_notes
 from ..cdp.store import MongoNoteStore
 from ..ingest import ingest_notes
+from ..memory import bound_heap_growth
 from ..transform import TransformOptions
 from ..transform.html import warm_up as warm_up_transform
 from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
@@ -80,6 +81,7 @@ def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event |
     """Consume batches until SIGTERM/SIGINT (or `stop` is set), then stop gracefully:
     running batches finish, prefetched ones go back on the queue."""
     stop = stop or threading.Event()
+    bound_heap_growth()
     db = open_database(settings)
     ensure_indexes(db)
     broker = build_broker(settings)

@@ -126,6 +126,8 @@ def ingest_notes(
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-io") as io:
         wanted = list(payloads) + [int(p["legacy_crm_note_id"]) for p in parks]
         reading = io.submit(store.find_notes, cid, wanted)
+        if payloads:  # after the read (one I/O thread, in order), before any insert
+            io.submit(store.reserve, cid, list(payloads))
         resolutions = resolve(cid, notes)
         writes = []
         for start in range(0, len(notes), chunk):

@@ -21,8 +21,15 @@ class MemoryStore:
     def __init__(self):
         self.notes: dict[ObjectId, dict] = {}
         self.parked: dict[ObjectId, dict] = {}
+        self.reserved: list[tuple[int, list[int]]] = []
+
+    def reserve(self, cid, legacy_ids):
+        self.reserved.append((cid, sorted(legacy_ids)))
 
     def insert_notes(self, docs, now):
+        # the contract MongoNoteStore's markers rely on: reserved before inserted
+        reserved = {(cid, lid) for cid, ids in self.reserved for lid in ids}
+        assert all((int(d["cid"]), int(d["legacy_crm_note_id"])) in reserved for d in docs)
         dups = []
         for d in docs:
             if d["_id"] in self.notes:

@@ -24,6 +24,10 @@ DUPLICATE_KEY = 11000
 class NoteStore(Protocol):
     """What the ingest use case reads and writes."""
 
+    def reserve(self, cid: int, legacy_ids: Sequence[int]) -> None:
+        """Say, before inserting any of them, that documents of these legacy ids of the cid
+        may be written (once per batch: a store may record it in one write)."""
+
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         """Insert new documents (migrated_at = now); returns the legacy ids that already existed."""
 
@@ -62,6 +66,10 @@ class MongoNoteStore:
         self.notes = db[CONTACT_NOTES]
         self.parked = db[PARKED]
         self.markers = CidMarkers(db)
+
+    def reserve(self, cid: int, legacy_ids: Sequence[int]) -> None:
+        # one marker for the batch's range, instead of one per inserted chunk
+        self.markers.mark({"cid": cid, "legacy_crm_note_id": lid} for lid in legacy_ids)
 
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not docs:

@@ -36,6 +36,7 @@ import pymongo
 
 from crm_notes_migration.cdp.batches import BatchLedger
 from crm_notes_migration.config import Settings
+from crm_notes_migration.queue.broker import BatchQueue, build_broker
 from crm_notes_migration.queue.worker import DEFAULT_THREADS
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.stack import LocalStack, cli_command, settings_env
@@ -109,19 +110,23 @@ class RssSampler(threading.Thread):
 
 
 class DrainWatcher(threading.Thread):
-    """When the ledger last went from something queued to nothing queued (perf_counter
-    times of each poll that saw nothing queued after one that saw something)."""
+    """When the ledger went from something queued to nothing queued (perf_counter times
+    of each poll that saw nothing queued after one that saw something). Polls the queue's
+    queued-notes gauge (one Redis GET, as `run` does) and reads the ledger (a scan of
+    `migration_batches` on FerretDB, too costly to repeat ten times a second beside the
+    run) only to confirm a zero."""
 
-    def __init__(self, db) -> None:
+    def __init__(self, db, queue: BatchQueue) -> None:
         super().__init__(daemon=True)
         self.ledger = BatchLedger(db)
+        self.queue = queue
         self.emptied: list[float] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         busy = False
         while not self._stop_event.wait(DRAIN_POLL_S):
-            queued = self.ledger.queued_notes()
+            queued = self.queue.queued_notes() or self.ledger.queued_notes()
             if busy and queued == 0:
                 self.emptied.append(time.perf_counter())
             busy = queued > 0
@@ -204,7 +209,7 @@ def main() -> None:
             sampler.pids.update({"api": stack.procs["api"].pid,
                                  **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
             sampler.start()
-            watcher = DrainWatcher(db)
+            watcher = DrainWatcher(db, BatchQueue(build_broker(stack.settings)))
             watcher.start()
             services_before = service_cpu_s()
             started_cpu = sampler.cpu_now()  # the API and workers started (and imported) before

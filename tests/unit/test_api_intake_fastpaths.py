@@ -14,7 +14,6 @@ import copy
 import hashlib
 import json
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -26,10 +25,9 @@ from crm_notes_migration.cdp.batches import canonical_json, canonical_sha256
 from crm_notes_migration.contract import validate_note
 from crm_notes_migration.extract import batch_id_for
 from crm_notes_migration.ingest import park_record
-from crm_notes_migration.seed.generator import generate
-from crm_notes_migration.transform import (
-    INVALID_NOTE, LegacyAttachment, LegacyNote, LegacyUser, legacy_note_to_contract,
-)
+from crm_notes_migration.transform import INVALID_NOTE
+
+from .seed_contracts import seed_contracts
 
 
 def reference_json(payload: Any) -> bytes:
@@ -78,25 +76,15 @@ def reference_split_notes(cid: int, notes: list[Any]):
 
 
 def seed_batches(notes: int = 700, cids: int = 3, seed: int = 11, size: int = 250) -> list[dict[str, Any]]:
-    """The seed's in-scope notes as contract batches, built as the extractor builds them."""
-    tz = ZoneInfo("Asia/Jakarta")
-    users: dict[int, LegacyUser] = {}
+    """The seed's in-scope notes as contract batches of `size`, one cid per batch."""
+    by_cid: dict[int, list[dict[str, Any]]] = {}
+    for cid, contract in seed_contracts(notes, cids, seed):
+        by_cid.setdefault(cid, []).append(contract)
     out = []
-    for chunk in generate(notes, cids, seed):
-        for row in chunk.crm_users:
-            users[row[0]] = LegacyUser(*row)
-        attachments: dict[int, list[LegacyAttachment]] = {}
-        for att in chunk.attachments:
-            attachments.setdefault(att[1], []).append(LegacyAttachment(*att))
-        page = []
-        for row in chunk.notes:
-            legacy = LegacyNote(*row, attachments=tuple(attachments.get(row[0], ())))
-            if legacy.in_scope:
-                page.append(legacy_note_to_contract(legacy, users, tz)[0])
+    for cid, page in by_cid.items():
         for i in range(0, len(page), size):
             part = page[i:i + size]
-            out.append({"contract_version": 1, "cid": chunk.cid, "batch_id": batch_id_for(chunk.cid, part),
-                        "notes": part})
+            out.append({"contract_version": 1, "cid": cid, "batch_id": batch_id_for(cid, part), "notes": part})
     return out
 
 

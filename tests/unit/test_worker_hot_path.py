@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import pytest
 from bson import ObjectId
@@ -21,36 +20,19 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from crm_notes_migration.contract import NoteV1, validate_note
-from crm_notes_migration.seed.generator import generate
 from crm_notes_migration.transform import (
-    LegacyAttachment, LegacyNote, LegacyUser, Resolution, TransformOptions, legacy_note_to_contract,
+    Resolution, TransformOptions,
     note_object_id, to_storage_time, transform_note,
 )
 from crm_notes_migration.transform import html as html_module
 from crm_notes_migration.transform import literal_grammar, mention_text
 from crm_notes_migration.transform.html import ALLOWED_TAGS
 
+from .seed_contracts import seed_contracts
 from .test_transform_shortcuts import MARKUP
 
 
-def _seed_contracts(notes: int = 400, cids: int = 3, seed: int = 7) -> list[tuple[int, dict]]:
-    out = []
-    users: dict[int, LegacyUser] = {}
-    tz = ZoneInfo("Asia/Jakarta")
-    for chunk in generate(notes, cids, seed):
-        for row in chunk.crm_users:
-            users[row[0]] = LegacyUser(*row)
-        attachments: dict[int, list[LegacyAttachment]] = {}
-        for att in chunk.attachments:
-            attachments.setdefault(att[1], []).append(LegacyAttachment(*att))
-        for row in chunk.notes:
-            legacy = LegacyNote(*row, attachments=tuple(attachments.get(row[0], ())))
-            if legacy.in_scope:
-                out.append((chunk.cid, legacy_note_to_contract(legacy, users, tz)[0]))
-    return out
-
-
-SEED = _seed_contracts()
+SEED = seed_contracts(400, 3, 7)
 
 
 def _plain_form_grammar(allowed: frozenset[str]) -> re.Pattern[str]:

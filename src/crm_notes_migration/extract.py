@@ -1,7 +1,8 @@
 """The extractor's use case: stream each cid's in-scope notes, batch, send, checkpoint.
 
 Per cid, pages of `batch_size` in-scope notes (keyset on `crm_notes.id`, up to the pass's
-high-water mark) become one contract batch each. Up to `concurrency` batches are in flight
+high-water mark) become one contract batch each, or several consecutive ones when the
+page's content is over `MAX_BATCH_CONTENT_BYTES` (see `split_page`). Up to `concurrency` batches are in flight
 at once across cids; the checkpoint of a cid advances only over the contiguous prefix of
 acknowledged batches, so an interrupted run resumes without losing a note, and batches
 acknowledged past the prefix are recognised by their deterministic `batch_id` and skipped.
@@ -33,6 +34,11 @@ from .transform import EDITED_IN_CDP, legacy_note_to_contract
 
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_CONCURRENCY = 4
+#: Most note content (legacy HTML, in characters) one batch carries; a page over it is
+#: sent as consecutive smaller batches, a single larger note alone. What the extractor,
+#: the API and the worker hold at once is then bounded by the concurrency, not by how
+#: large the largest notes of a long migration happen to be (a few notes are megabytes).
+MAX_BATCH_CONTENT_BYTES = 2 * 1024 * 1024
 #: Longest wait for the queue to drain after the last batch, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 
@@ -117,6 +123,24 @@ def build_batch(cid: int, page: Iterable[tuple[Any, Any]], tz: ZoneInfo) -> dict
     return {"contract_version": CONTRACT_VERSION, "cid": cid, "batch_id": batch_id_for(cid, notes), "notes": notes}
 
 
+def split_page(page: list[tuple[Any, Any]], max_content: int = MAX_BATCH_CONTENT_BYTES) -> list[list[tuple[Any, Any]]]:
+    """The page's (LegacyNote, users) rows in order, cut into consecutive parts whose
+    notes' content totals at most `max_content` characters (a note over it on its own)."""
+    parts: list[list[tuple[Any, Any]]] = []
+    part: list[tuple[Any, Any]] = []
+    size = 0
+    for row in page:
+        n = len(row[0].content or "")
+        if part and size + n > max_content:
+            parts.append(part)
+            part, size = [], 0
+        part.append(row)
+        size += n
+    if part:
+        parts.append(part)
+    return parts
+
+
 @dataclass
 class _Slot:
     batch_id: str
@@ -184,10 +208,11 @@ class Extractor:
 
     def _send_cid(self, run: _CidRun, pool: ThreadPoolExecutor) -> None:
         cp = run.cp
-        for page in self.source.iter_pages(cp.cid, cp.acked_upto, cp.high_water, self.batch_size):
+        pages = self.source.iter_pages(cp.cid, cp.acked_upto, cp.high_water, self.batch_size)
+        for part in (part for page in pages for part in split_page(page)):
             if self.stop.is_set() or self._error:
                 return
-            batch = build_batch(cp.cid, page, self.tz)
+            batch = build_batch(cp.cid, part, self.tz)
             notes = batch["notes"]
             slot = _Slot(batch["batch_id"], notes[0]["legacy_crm_note_id"], notes[-1]["legacy_crm_note_id"], len(notes))
             run.slots.append(slot)

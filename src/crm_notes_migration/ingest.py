@@ -7,6 +7,7 @@ with SPEC §3's reasons → landed notes leave the parked collection.
 """
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,14 @@ Resolver = Callable[[int, Sequence[NoteV1]], list[Resolution]]
 _MAX_REPLACE_ATTEMPTS = 3
 #: Notes transformed per insert: chunk k is written while chunk k+1 is transformed.
 INSERT_CHUNK = 250
+#: Largest note content (UTF-8 bytes) a parked record keeps whole: a MongoDB document is
+#: at most 16 MiB, and a note over that must still be parked with its reason, not lost
+#: in the dead-letter queue with a failing insert. A larger content is kept as its first
+#: PARKED_CONTENT_KEPT_BYTES, and `note_truncated` says what was cut (length and sha256
+#: of the whole); `retry-parked` leaves such a record alone: it can only be sent again
+#: from the CRM.
+PARKED_CONTENT_MAX_BYTES = 12 * 1024 * 1024
+PARKED_CONTENT_KEPT_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -62,8 +71,9 @@ def _usable_id(raw: Any) -> int | None:
 
 
 def park_record(cid: int, legacy_id: int, payload: Any, reason: str, detail: str) -> dict[str, Any]:
-    """A `contact_notes_migration_parked` record (without its timestamps and attempts)."""
-    return {
+    """A `contact_notes_migration_parked` record (without its timestamps and attempts);
+    a content over PARKED_CONTENT_MAX_BYTES is cut (see there)."""
+    record = {
         "_id": note_object_id(cid, legacy_id),
         "cid": Int64(cid),
         "legacy_crm_note_id": Int64(legacy_id),
@@ -71,6 +81,21 @@ def park_record(cid: int, legacy_id: int, payload: Any, reason: str, detail: str
         "detail": detail,
         "note": payload,
     }
+    content = payload.get("content_html") if isinstance(payload, dict) else None
+    # a str of n characters is at most 4n bytes in UTF-8: most notes skip the encoding
+    if isinstance(content, str) and len(content) * 4 > PARKED_CONTENT_MAX_BYTES:
+        whole = content.encode("utf-8", "surrogatepass")
+        if len(whole) > PARKED_CONTENT_MAX_BYTES:
+            kept = whole[:PARKED_CONTENT_KEPT_BYTES].decode("utf-8", "ignore")  # cut on a character
+            record["note"] = {**payload, "content_html": kept}
+            record["note_truncated"] = {
+                "content_html_bytes": len(whole),
+                "content_html_sha256": hashlib.sha256(whole).hexdigest(),
+                "kept_bytes": len(kept.encode("utf-8", "surrogatepass")),
+            }
+            record["detail"] = (f"{detail} (this record keeps the first {record['note_truncated']['kept_bytes']} "
+                                f"of the content's {len(whole)} bytes: too large to store whole)")
+    return record
 
 
 def _same_document(doc: dict[str, Any], stored: dict[str, Any]) -> bool:

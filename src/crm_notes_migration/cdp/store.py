@@ -123,7 +123,10 @@ class MongoNoteStore:
         for i in indexes:
             r = rows[i]
             changed = {k: v for k, v in r.items() if k not in ("_id", "first_parked_at", "attempts")}
-            updates.append(UpdateOne({"_id": r["_id"], "cid": r["cid"]}, {"$set": changed, "$inc": {"attempts": 1}}))
+            update = {"$set": changed, "$inc": {"attempts": 1}}
+            if "note_truncated" not in r:  # a whole note now: forget an earlier cut copy's marks
+                update["$unset"] = {"note_truncated": ""}
+            updates.append(UpdateOne({"_id": r["_id"], "cid": r["cid"]}, update))
         for op in updates:  # FerretDB aborts a multi-update command at its first error
             self.parked.bulk_write([op], ordered=False)
 

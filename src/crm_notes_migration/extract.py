@@ -2,10 +2,11 @@
 
 Per cid, pages of `batch_size` in-scope notes (keyset on `crm_notes.id`, up to the pass's
 high-water mark) become one contract batch each, or several consecutive ones when the
-page's content is over `MAX_BATCH_CONTENT_BYTES` (see `split_page`). Up to `concurrency` batches are in flight
-at once across cids; the checkpoint of a cid advances only over the contiguous prefix of
-acknowledged batches, so an interrupted run resumes without losing a note, and batches
-acknowledged past the prefix are recognised by their deterministic `batch_id` and skipped.
+page's content is over `MAX_BATCH_CONTENT_CHARS` (see `split_page`). Up to `concurrency`
+batches are in flight at once across cids; the checkpoint of a cid advances only over the
+contiguous prefix of acknowledged batches, so an interrupted run resumes without losing a
+note, and batches acknowledged past the prefix are recognised by their deterministic
+`batch_id` and skipped.
 
 Resume and change detection (see checkpoint.py): an interrupted pass is resumed; a
 completed pass makes the next run a new pass over everything. Unchanged notes give the
@@ -15,7 +16,6 @@ note changed in the CRM changes its batch's body and id, so it is sent and updat
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-import orjson
-
+from .canonical import canonical_json
 from .checkpoint import Checkpoint, CidPass
 from .client import MigrationApiClient, MigrationApiError
 from .contract import CONTRACT_VERSION
@@ -38,7 +37,7 @@ DEFAULT_CONCURRENCY = 4
 #: sent as consecutive smaller batches, a single larger note alone. What the extractor,
 #: the API and the worker hold at once is then bounded by the concurrency, not by how
 #: large the largest notes of a long migration happen to be (a few notes are megabytes).
-MAX_BATCH_CONTENT_BYTES = 2 * 1024 * 1024
+MAX_BATCH_CONTENT_CHARS = 2 * 1024 * 1024
 #: Longest wait for the queue to drain after the last batch, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
 
@@ -99,17 +98,6 @@ class RunReport:
         return all(c.complete for c in self.cids)
 
 
-def canonical_json(value: Any) -> bytes:
-    """`json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` in
-    UTF-8, made by orjson: the same bytes for what contract notes hold (strings, 64-bit
-    integers, None, lists, objects; they never hold floats, whose text orjson writes
-    differently); what orjson refuses goes through the standard encoder."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 def batch_id_for(cid: int, notes: list[dict[str, Any]]) -> str:
     """Deterministic idempotency key: cid, id range and a hash of the notes as sent."""
     body = canonical_json(notes)
@@ -123,7 +111,8 @@ def build_batch(cid: int, page: Iterable[tuple[Any, Any]], tz: ZoneInfo) -> dict
     return {"contract_version": CONTRACT_VERSION, "cid": cid, "batch_id": batch_id_for(cid, notes), "notes": notes}
 
 
-def split_page(page: list[tuple[Any, Any]], max_content: int = MAX_BATCH_CONTENT_BYTES) -> list[list[tuple[Any, Any]]]:
+def split_page(page: list[tuple[Any, Any]],
+               max_content: int = MAX_BATCH_CONTENT_CHARS) -> list[list[tuple[Any, Any]]]:
     """The page's (LegacyNote, users) rows in order, cut into consecutive parts whose
     notes' content totals at most `max_content` characters (a note over it on its own)."""
     parts: list[list[tuple[Any, Any]]] = []

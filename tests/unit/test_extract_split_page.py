@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_notes_migration.extract import MAX_BATCH_CONTENT_BYTES, split_page
+from crm_notes_migration.extract import MAX_BATCH_CONTENT_CHARS, split_page
 from crm_notes_migration.transform import LegacyNote
 
 T = datetime(2021, 1, 1, tzinfo=timezone.utc)
@@ -30,7 +30,7 @@ def test_parts_keep_order_and_every_note_and_respect_the_limit(sizes, limit):
 
 def test_a_page_of_ordinary_notes_stays_one_batch():
     assert len(split_page(_page([2000] * 500))) == 1
-    assert 2000 * 500 < MAX_BATCH_CONTENT_BYTES
+    assert 2000 * 500 < MAX_BATCH_CONTENT_CHARS
 
 
 def test_megabyte_notes_are_spread_over_batches():

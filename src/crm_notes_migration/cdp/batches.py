@@ -7,52 +7,17 @@ batch is someone else's (or ours, earlier), and the stored record decides the an
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
-import orjson
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from ..canonical import canonical_json
 from .mongo import BATCHES
 
 QUEUED = "queued"
 DONE = "done"
-
-
-def _may_hold_float(value: Any) -> bool:
-    """Whether `value` may hold a float (or anything but dicts, lists, str, int, bool, None)."""
-    kind = type(value)
-    if kind is dict:
-        for item in value.values():
-            if _may_hold_float(item):
-                return True
-        return False
-    if kind is list:
-        for item in value:
-            if _may_hold_float(item):
-                return True
-        return False
-    return not (kind is str or kind is int or kind is bool or value is None)
-
-
-def canonical_json(payload: Any) -> bytes:
-    """`json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` in
-    UTF-8. Written by orjson (several times faster) when that gives the same bytes: for
-    dicts with str keys, lists, str, int, bool and None. Floats are left to the standard
-    encoder (orjson writes `1e-07` as `1e-7` and NaN as null), and so is what orjson
-    refuses: an integer over 64 bits, a lone surrogate, nesting over 254 levels."""
-    try:
-        plain = not _may_hold_float(payload)
-    except RecursionError:
-        plain = False
-    if plain:
-        try:
-            return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-        except TypeError:
-            pass
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def canonical_sha256(payload: Any) -> str:

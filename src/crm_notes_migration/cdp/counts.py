@@ -44,8 +44,8 @@ def counts_for_all(db: Database) -> list[dict[str, Any]]:
         migrated[cid] = migrated.get(cid, 0) + 1
     parked: dict[int, dict[str, int]] = {}
     for r in db[PARKED].find({}, {"_id": 0, "cid": 1, "reason": 1}, batch_size=PASS_BATCH):
-        by_reason = parked.setdefault(int(r["cid"]), {})
-        by_reason[r.get("reason", "")] = by_reason.get(r.get("reason", ""), 0) + 1
+        by_reason, reason = parked.setdefault(int(r["cid"]), {}), r.get("reason", "")
+        by_reason[reason] = by_reason.get(reason, 0) + 1
     ledger = BatchLedger(db)
     pending = ledger.queued_notes_by_cid()
     cids = set(migrated) | set(parked) | ledger.cids()

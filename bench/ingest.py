@@ -10,6 +10,11 @@ unordered `insert_many` of 1000 into the same store, measured right before and r
 after each worker run (the machine is shared: load changes within seconds); the last
 line gives medians over rounds. Peak RSS of a worker via psutil.
 
+`--bounds` adds rounds of the same worker with the transform made cheaper than it can be
+(`bench.what_if_worker`): `transform-free` (each note's result precomputed, the
+transform a lookup) and `sanitise-only` (that, plus one bare nh3 pass over the content).
+Their ratios bound what any faster transform could reach on this machine and store.
+
 The default size gives ~26 batches: with 4 worker threads, a handful of batches (the old
 default, 4000 notes, made 10) measures mostly the start and the tail of a run, not the
 rate a migration runs at.
@@ -18,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from statistics import median
@@ -53,16 +60,15 @@ def build_batches(settings) -> list[tuple[int, list[dict]]]:
     return out
 
 
-def finished_documents(settings, db, batches) -> list[dict]:
+def transform_results(settings, db, batches) -> dict:
+    """{(cid, legacy_crm_note_id): TransformResult} of every note, resolved against `db`."""
     options = TransformOptions.from_settings(settings)
-    docs = []
+    results = {}
     for cid, raw in batches:
         notes = [NoteV1.model_validate(n) for n in raw]
         for note, res in zip(notes, resolve_notes(db, cid, notes)):
-            result = transform_note(cid, note, res, options)
-            if result.document is not None:
-                docs.append(result.document)
-    return docs
+            results[(cid, note.legacy_crm_note_id)] = transform_note(cid, note, res, options)
+    return results
 
 
 def ceiling(db, docs) -> float:
@@ -99,13 +105,17 @@ def _wait_workers_up(broker, n_workers: int, since_ms: float, timeout_s: float =
     raise RuntimeError("workers did not start")
 
 
-def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) -> tuple[float, float]:
-    """(landed notes/s, peak worker RSS in MB) for n_workers worker processes."""
+WORKER = [sys.executable, "-m", "crm_notes_migration.cli", "worker"]
+
+
+def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
+                worker: list[str] = WORKER) -> tuple[float, float]:
+    """(landed notes/s, peak worker RSS in MB) for n_workers processes of `worker`."""
     for name in (CONTACT_NOTES, PARKED, BATCHES, NOTE_CIDS):  # markers too: a fresh store each run
         db[name].delete_many({})
     ensure_indexes(db)
     launched_ms = time.time() * 1000
-    command = [sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", str(DEFAULT_THREADS)]
+    command = [*worker, "--threads", str(DEFAULT_THREADS)]
     procs = [subprocess.Popen(command,
                               env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for _ in range(n_workers)]
@@ -135,12 +145,41 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: int) ->
     return landed / elapsed, peak
 
 
+def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKER) -> tuple[float, float, float, float, float]:
+    """(ceiling before, after, 1 worker notes/s, its ratio to the mean ceiling, peak RSS)."""
+    before = ceiling(db, docs)
+    one, rss = run_workers(settings, db, batches, 1, len(docs), run, worker)
+    after = ceiling(db, docs)
+    return before, after, one, one / ((before + after) / 2), rss
+
+
+def bounds(settings, db, batches, docs, results, rounds: int) -> None:
+    """The ratios of `bench.what_if_worker`'s modes, medians over rounds."""
+    from bench.what_if_worker import MODES
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        path = os.path.join(tmp, "results.pickle")
+        with open(path, "wb") as f:
+            pickle.dump(results, f)
+        ratios: dict[str, list[float]] = {m: [] for m in MODES}
+        for rnd in range(1, rounds + 1):
+            for mode in MODES:
+                worker = [sys.executable, "-m", "bench.what_if_worker", mode, path]
+                before, after, one, ratio, _ = ratio_round(settings, db, batches, docs, f"{mode}-{rnd}", worker)
+                ratios[mode].append(ratio)
+                print(f"bound round {rnd}: {mode}: ceiling {before:.0f}/{after:.0f} notes/s; "
+                      f"1 worker {one:.0f} notes/s landed, ratio {ratio:.2f}")
+    print("bounds " + " ".join(f"{m.replace('-', '_')}_ratio={median(r):.2f}" for m, r in ratios.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=20000)
     parser.add_argument("--cids", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3,
                         help="ceiling / 1 worker / ceiling rounds; the figures are medians over rounds")
+    parser.add_argument("--bounds", action="store_true",
+                        help="also measure the worker with a transform-free and a sanitise-only transform")
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:8]
     base = Settings()
@@ -153,22 +192,22 @@ def main() -> None:
         load_seed(settings, args.notes, args.cids, 42)
         db = open_database(settings)
         batches = build_batches(settings)
-        docs = finished_documents(settings, db, batches)
+        results = transform_results(settings, db, batches)
+        docs = [r.document for r in results.values() if r.document is not None]
         print(f"cores={os.cpu_count()} notes={sum(len(b) for _, b in batches)} landing={len(docs)} "
               f"batches={len(batches)} (enqueued directly on Redis, no HTTP)")
         # The machine is shared: the ceiling is measured just before and just after each
         # worker run, and each round's ratio is against the mean of the two.
         ones, tops, ratios, rss = [], [], [], []
         for rnd in range(1, args.rounds + 1):
-            before = ceiling(db, docs)
-            one, rss1 = run_workers(settings, db, batches, 1, len(docs), rnd)
-            after = ceiling(db, docs)
-            top = (before + after) / 2
-            ones.append(one), tops.append(top), ratios.append(one / top), rss.append(rss1)
+            before, after, one, ratio, rss1 = ratio_round(settings, db, batches, docs, str(rnd))
+            ones.append(one), tops.append((before + after) / 2), ratios.append(ratio), rss.append(rss1)
             print(f"round {rnd}: ceiling insert_many(1000, unordered) {before:.0f}/{after:.0f} notes/s; "
-                  f"1 worker ({DEFAULT_THREADS} threads) {one:.0f} notes/s landed, ratio {one / top:.2f}, peak RSS {rss1:.0f} MB")
-        two, rss2 = run_workers(settings, db, batches, 2, len(docs), args.rounds + 1)
+                  f"1 worker ({DEFAULT_THREADS} threads) {one:.0f} notes/s landed, ratio {ratio:.2f}, peak RSS {rss1:.0f} MB")
+        two, rss2 = run_workers(settings, db, batches, 2, len(docs), "two")
         print(f"2 workers ({DEFAULT_THREADS} threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
+        if args.bounds:
+            bounds(settings, db, batches, docs, results, args.rounds)
         print(f"ingest notes_per_s={median(ones):.0f} ceiling_notes_per_s={median(tops):.0f} "
               f"ratio={median(ratios):.2f} worker_rss_mb={max(rss + [rss2]):.0f}")
     finally:

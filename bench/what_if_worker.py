@@ -1,0 +1,59 @@
+"""The real `worker` command with the transform made cheaper than it can be: an upper
+bound of what a faster transform could give `bench.ingest`, not a way to run.
+
+    python -m bench.what_if_worker MODE RESULTS_PICKLE [worker options…]
+
+MODE:
+- `transform-free`: `transform_note` returns its result precomputed for the same note
+  (RESULTS_PICKLE: `{(cid, legacy_crm_note_id): TransformResult}`), so the transform
+  costs a dict lookup; everything else (decoding, validation, resolving, writes, parking,
+  the ledger) is the worker's own code.
+- `sanitise-only`: the same, after one nh3 pass over the note's content with the
+  sanitiser's allowlists and no Python attribute callback (the cheapest nh3
+  configuration): what any transform that sanitises with nh3 cannot avoid.
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+
+import nh3
+
+import crm_notes_migration.ingest as ingest
+from crm_notes_migration.cli import app
+from crm_notes_migration.transform.html import (
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    CODE_TAGS,
+    LINK_REL,
+    URL_SCHEMES,
+)
+
+MODES = ("transform-free", "sanitise-only")
+
+
+def main() -> None:
+    mode, path, *worker_args = sys.argv[1:]
+    if mode not in MODES:
+        raise SystemExit(f"mode must be one of {MODES}, not {mode!r}")
+    with open(path, "rb") as f:
+        results = pickle.load(f)
+    bare = nh3.Cleaner(
+        tags=set(ALLOWED_TAGS), clean_content_tags=set(CODE_TAGS),
+        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+        strip_comments=True, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES),
+    )
+    sanitise = mode == "sanitise-only"
+
+    def transform_note(cid, note, resolution, options):
+        if sanitise and note.content_html:
+            bare.clean(note.content_html)
+        return results[(cid, note.legacy_crm_note_id)]
+
+    ingest.transform_note = transform_note  # what `ingest_notes` calls
+    sys.argv = ["crm-notes-migrate", "worker", *worker_args]
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,11 +7,21 @@ ever held at once, which grows with the size of the migration. A fixed threshold
 every block over 128 KiB in its own mapping, returned to the system when freed; two
 arenas keep thread heaps from multiplying. Measured in bench.ingest (20k notes): worker
 peak RSS 218 MB by default, 140 MB with both settings, at the same throughput.
+
+The cyclic garbage collector: by default it runs every 700 new container objects and
+promotes what survives, so a batch's thousands of notes are traversed again and again,
+and every full collection walks the ~57k objects of start-up (modules, schemas,
+compiled grammars) too. Hardly any of it is cyclic garbage (about 30 objects over a
+20k-note bench.ingest run); reference counting frees the rest. After start-up the
+long-running commands freeze what exists (never traversed again) and collect less often.
+Measured side by side in bench.ingest's workload: worker CPU 4.57 s by default, 3.98 s
+with it (medians of 3 runs; 13 % less), the collector's own time 0.35 s to nothing.
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -21,6 +31,9 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 128 * 1024
 ARENA_MAX = 2
+#: gc.set_threshold after start-up: a young collection every 100k new container objects
+#: (700 by default), older generations as often as the defaults make them, relatively.
+GC_THRESHOLDS = (100_000, 20, 20)
 
 
 def bound_heap_growth() -> bool:
@@ -39,3 +52,12 @@ def bound_heap_growth() -> bool:
     if not ok:
         log.debug("mallopt refused the heap settings")
     return ok
+
+
+def settle_after_startup() -> None:
+    """Collect once, freeze every object made so far and raise the collector's thresholds
+    (see above). Call it once a long-running command has imported and built what it
+    keeps, just before it starts its work."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)

@@ -29,8 +29,9 @@ import sys
 import tempfile
 import time
 import uuid
-from statistics import median
 from pathlib import Path
+from statistics import median
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import psutil
@@ -108,9 +109,31 @@ def _wait_workers_up(broker, n_workers: int, since_ms: float, timeout_s: float =
 WORKER = [sys.executable, "-m", "crm_notes_migration.cli", "worker"]
 
 
+class Round(NamedTuple):
+    """One ceiling / workers / ceiling round (ceilings are 0 in a run without them)."""
+
+    ceiling_before: float
+    ceiling_after: float
+    notes_per_s: float
+    peak_rss_mb: float
+    cpu_s: float  # CPU time of the worker processes, from the first enqueue to drained
+
+    @property
+    def ratio(self) -> float:
+        return self.notes_per_s / ((self.ceiling_before + self.ceiling_after) / 2)
+
+
+def _cpu_s(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        times = proc.cpu_times()
+        total += times.user + times.system
+    return total
+
+
 def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
-                worker: list[str] = WORKER) -> tuple[float, float]:
-    """(landed notes/s, peak worker RSS in MB) for n_workers processes of `worker`."""
+                worker: list[str] = WORKER) -> Round:
+    """Landed notes/s, peak RSS and CPU time of n_workers processes of `worker`."""
     for name in (CONTACT_NOTES, PARKED, BATCHES, NOTE_CIDS):  # markers too: a fresh store each run
         db[name].delete_many({})
     ensure_indexes(db)
@@ -124,6 +147,8 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
     peak = 0.0
     try:
         _wait_workers_up(broker, n_workers, launched_ms)
+        watched = [psutil.Process(p.pid) for p in procs]
+        cpu_before = _cpu_s(watched)
         started = time.perf_counter()
         for k, (cid, notes) in enumerate(batches):
             queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
@@ -135,6 +160,7 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
                     pass
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        cpu = _cpu_s(watched) - cpu_before
     finally:
         for p in procs:
             p.terminate()
@@ -142,18 +168,23 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
             p.wait(60)
     got = db[CONTACT_NOTES].count_documents({})
     assert got == landed, f"expected {landed} documents, found {got}"
-    return landed / elapsed, peak
+    return Round(0.0, 0.0, landed / elapsed, peak, cpu)
 
 
-def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKER) -> tuple[float, float, float, float, float]:
-    """(ceiling before, after, 1 worker notes/s, its ratio to the mean ceiling, peak RSS)."""
+def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKER) -> Round:
+    """One worker between two measures of the ceiling."""
     before = ceiling(db, docs)
-    one, rss = run_workers(settings, db, batches, 1, len(docs), run, worker)
-    after = ceiling(db, docs)
-    return before, after, one, one / ((before + after) / 2), rss
+    one = run_workers(settings, db, batches, 1, len(docs), run, worker)
+    return one._replace(ceiling_before=before, ceiling_after=ceiling(db, docs))
 
 
-def bounds(settings, db, batches, docs, results, rounds: int) -> None:
+def _describe(r: Round, notes: int) -> str:
+    return (f"ceiling insert_many(1000, unordered) {r.ceiling_before:.0f}/{r.ceiling_after:.0f} notes/s; "
+            f"1 worker ({DEFAULT_THREADS} threads) {r.notes_per_s:.0f} notes/s landed, ratio {r.ratio:.2f}, "
+            f"worker CPU {r.cpu_s:.2f} s ({1e6 * r.cpu_s / notes:.0f} µs per note), peak RSS {r.peak_rss_mb:.0f} MB")
+
+
+def bounds(settings, db, batches, docs, results, rounds: int, notes: int) -> None:
     """The ratios of `bench.what_if_worker`'s modes, medians over rounds."""
     from bench.what_if_worker import MODES
 
@@ -165,10 +196,9 @@ def bounds(settings, db, batches, docs, results, rounds: int) -> None:
         for rnd in range(1, rounds + 1):
             for mode in MODES:
                 worker = [sys.executable, "-m", "bench.what_if_worker", mode, path]
-                before, after, one, ratio, _ = ratio_round(settings, db, batches, docs, f"{mode}-{rnd}", worker)
-                ratios[mode].append(ratio)
-                print(f"bound round {rnd}: {mode}: ceiling {before:.0f}/{after:.0f} notes/s; "
-                      f"1 worker {one:.0f} notes/s landed, ratio {ratio:.2f}")
+                r = ratio_round(settings, db, batches, docs, f"{mode}-{rnd}", worker)
+                ratios[mode].append(r.ratio)
+                print(f"bound round {rnd}: {mode}: {_describe(r, notes)}")
     print("bounds " + " ".join(f"{m.replace('-', '_')}_ratio={median(r):.2f}" for m, r in ratios.items()))
 
 
@@ -194,22 +224,24 @@ def main() -> None:
         batches = build_batches(settings)
         results = transform_results(settings, db, batches)
         docs = [r.document for r in results.values() if r.document is not None]
-        print(f"cores={os.cpu_count()} notes={sum(len(b) for _, b in batches)} landing={len(docs)} "
+        notes = sum(len(b) for _, b in batches)
+        print(f"cores={os.cpu_count()} notes={notes} landing={len(docs)} "
               f"batches={len(batches)} (enqueued directly on Redis, no HTTP)")
         # The machine is shared: the ceiling is measured just before and just after each
         # worker run, and each round's ratio is against the mean of the two.
-        ones, tops, ratios, rss = [], [], [], []
+        rounds = []
         for rnd in range(1, args.rounds + 1):
-            before, after, one, ratio, rss1 = ratio_round(settings, db, batches, docs, str(rnd))
-            ones.append(one), tops.append((before + after) / 2), ratios.append(ratio), rss.append(rss1)
-            print(f"round {rnd}: ceiling insert_many(1000, unordered) {before:.0f}/{after:.0f} notes/s; "
-                  f"1 worker ({DEFAULT_THREADS} threads) {one:.0f} notes/s landed, ratio {ratio:.2f}, peak RSS {rss1:.0f} MB")
-        two, rss2 = run_workers(settings, db, batches, 2, len(docs), "two")
-        print(f"2 workers ({DEFAULT_THREADS} threads): {two:.0f} notes/s landed, peak RSS {rss2:.0f} MB")
+            rounds.append(ratio_round(settings, db, batches, docs, str(rnd)))
+            print(f"round {rnd}: {_describe(rounds[-1], notes)}")
+        two = run_workers(settings, db, batches, 2, len(docs), "two")
+        print(f"2 workers ({DEFAULT_THREADS} threads): {two.notes_per_s:.0f} notes/s landed, "
+              f"peak RSS {two.peak_rss_mb:.0f} MB")
         if args.bounds:
-            bounds(settings, db, batches, docs, results, args.rounds)
-        print(f"ingest notes_per_s={median(ones):.0f} ceiling_notes_per_s={median(tops):.0f} "
-              f"ratio={median(ratios):.2f} worker_rss_mb={max(rss + [rss2]):.0f}")
+            bounds(settings, db, batches, docs, results, args.rounds, notes)
+        print(f"ingest notes_per_s={median(r.notes_per_s for r in rounds):.0f} "
+              f"ceiling_notes_per_s={median((r.ceiling_before + r.ceiling_after) / 2 for r in rounds):.0f} "
+              f"ratio={median(r.ratio for r in rounds):.2f} "
+              f"worker_rss_mb={max([r.peak_rss_mb for r in rounds] + [two.peak_rss_mb]):.0f}")
     finally:
         pymongo.MongoClient(settings.cdp_mongodb_uri).drop_database(settings.cdp_mongodb_db)
         r = build_broker(settings).client

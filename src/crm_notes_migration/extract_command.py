@@ -19,7 +19,7 @@ from rich.table import Table
 from .checkpoint import DEFAULT_STATE_PATH, Checkpoint
 from .config import Settings
 from .extract import DEFAULT_WAIT_TIMEOUT_S, Extractor, RunReport, add_counts, drain
-from .memory import bound_heap_growth, settle_after_startup
+from .memory import bound_heap_growth
 from .source.crm import CrmSource
 
 #: Seconds between two plain progress lines when stderr is not a terminal.
@@ -165,7 +165,6 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
             wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S, on_report=None) -> int:
     """`run` with its options resolved; returns the exit code (`on_report` receives the report)."""
     bound_heap_growth()
-    settle_after_startup()
     err = Console(stderr=True)
     if batch_size < 1 or batch_size > settings.max_batch_notes:
         err.print(f"--batch-size must be between 1 and MAX_BATCH_NOTES ({settings.max_batch_notes})")

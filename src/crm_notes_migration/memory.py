@@ -13,9 +13,11 @@ promotes what survives, so a batch's thousands of notes are traversed again and 
 and every full collection walks the ~57k objects of start-up (modules, schemas,
 compiled grammars) too. Hardly any of it is cyclic garbage (about 30 objects over a
 20k-note bench.ingest run); reference counting frees the rest. After start-up the
-long-running commands freeze what exists (never traversed again) and collect less often.
-Measured side by side in bench.ingest's workload: worker CPU 4.57 s by default, 3.98 s
-with it (medians of 3 runs; 13 % less), the collector's own time 0.35 s to nothing.
+worker freezes what exists (never traversed again) and collects less often. Measured side
+by side in bench.ingest's workload: worker CPU 4.45 s by default, 3.99 s settled (medians
+of 3 runs), the collector's own time 0.35 s to nothing, peak RSS unchanged. Not in `run`
+or the API: neither spent less CPU (bench.pipeline), and `run`'s peak RSS rose from 84 to
+135 MB, its cyclic garbage (HTTP client objects holding batch bodies) waiting longer.
 """
 from __future__ import annotations
 
@@ -56,8 +58,8 @@ def bound_heap_growth() -> bool:
 
 def settle_after_startup() -> None:
     """Collect once, freeze every object made so far and raise the collector's thresholds
-    (see above). Call it once a long-running command has imported and built what it
-    keeps, just before it starts its work."""
+    (see above). The worker calls it once it has imported and built what it keeps, just
+    before it consumes."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)

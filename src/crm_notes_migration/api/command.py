@@ -20,11 +20,9 @@ def serve(
         raise typer.Exit(2)
     import uvicorn
 
-    from ..memory import bound_heap_growth, settle_after_startup
+    from ..memory import bound_heap_growth
     from .app import create_app
 
     bound_heap_growth()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings)
-    settle_after_startup()
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -17,7 +17,8 @@ worker freezes what exists (never traversed again) and collects less often. Meas
 by side in bench.ingest's workload: worker CPU 4.45 s by default, 3.99 s settled (medians
 of 3 runs), the collector's own time 0.35 s to nothing, peak RSS unchanged. Not in `run`
 or the API: neither spent less CPU (bench.pipeline), and `run`'s peak RSS rose from 84 to
-135 MB, its cyclic garbage (HTTP client objects holding batch bodies) waiting longer.
+135 MB (one run each; presumably cyclic garbage holding batch data waits longer to be
+collected there: not investigated further).
 """
 from __future__ import annotations
 

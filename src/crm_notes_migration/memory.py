@@ -14,8 +14,11 @@ and every full collection walks the ~57k objects of start-up (modules, schemas,
 compiled grammars) too. Hardly any of it is cyclic garbage (about 30 objects over a
 20k-note bench.ingest run); reference counting frees the rest. After start-up the
 worker freezes what exists (never traversed again) and collects less often. Measured side
-by side in bench.ingest's workload: worker CPU 4.45 s by default, 3.99 s settled (medians
-of 3 runs), the collector's own time 0.35 s to nothing, peak RSS unchanged. Not in `run`
+by side in bench.ingest's workload: worker CPU 4.42 s by default, 4.07 s settled (medians
+of 3 runs), the collector's own time 0.35 s to 0.09 s, peak RSS unchanged. A young
+threshold of 100k saved a little more (3.99 s) but no collection ran at all in 18.6k
+notes, so a cycle holding a batch's data (a failed job's traceback, say) could stay for
+hours; at 20k one runs every batch or two. Not in `run`
 or the API: neither spent less CPU (bench.pipeline), and `run`'s peak RSS rose from 84 to
 135 MB (one run each; presumably cyclic garbage holding batch data waits longer to be
 collected there: not investigated further).
@@ -34,9 +37,9 @@ _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
 MMAP_THRESHOLD_BYTES = 128 * 1024
 ARENA_MAX = 2
-#: gc.set_threshold after start-up: a young collection every 100k new container objects
+#: gc.set_threshold after start-up: a young collection every 20k new container objects
 #: (700 by default), older generations as often as the defaults make them, relatively.
-GC_THRESHOLDS = (100_000, 20, 20)
+GC_THRESHOLDS = (20_000, 20, 20)
 
 
 def bound_heap_growth() -> bool:

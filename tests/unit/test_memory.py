@@ -52,3 +52,8 @@ def test_cyclic_garbage_is_still_collected_automatically_after_settling():
             "print(first() is None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True"]
+
+
+def test_without_glibc_nothing_is_done(monkeypatch):
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert bound_heap_growth() is False

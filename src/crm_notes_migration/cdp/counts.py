@@ -4,7 +4,12 @@ One cid: equality-on-cid queries (pushed down by FerretDB). Every cid: one strea
 over each collection reading only `cid` (and `reason`), counted here: not a `distinct`
 plus a count per cid (on FerretDB each filtered query scans the whole collection), and
 not a `$group` (FerretDB 1.24 holds every document of the collection in memory for it:
-at 210k notes that took minutes and gigabytes, and the client's retries piled more on)."""
+at 210k notes that took minutes and gigabytes, and the client's retries piled more on).
+
+`pending` is read first, then the collections: a batch is marked done only after its notes
+are written, so "nothing pending" read first means every note of it is in the figures
+read after. Read last, a batch finishing in between showed as done with its notes not yet
+counted, and `run`, which stops waiting at "nothing pending", reported them missing."""
 from __future__ import annotations
 
 from typing import Any
@@ -26,18 +31,22 @@ def _parked_by_reason(db: Database, cid: int) -> dict[str, int]:
 
 
 def counts_for_cid(db: Database, cid: int) -> dict[str, Any]:
-    """`{"cid", "migrated", "parked": {reason: n}, "pending"}` for one cid."""
+    """`{"cid", "migrated", "parked": {reason: n}, "pending"}` for one cid (pending first)."""
+    pending = BatchLedger(db).queued_notes(cid)
     return {
         "cid": cid,
         "migrated": db[CONTACT_NOTES].count_documents({"cid": cid}),
         "parked": _parked_by_reason(db, cid),
-        "pending": BatchLedger(db).queued_notes(cid),
+        "pending": pending,
     }
 
 
 def counts_for_all(db: Database) -> list[dict[str, Any]]:
     """`counts_for_cid` of every cid seen in contact_notes, the parked collection or the
-    batch ledger, ascending by cid, in three passes (one per collection)."""
+    batch ledger, ascending by cid, in three passes (one per collection; the ledger first)."""
+    ledger = BatchLedger(db)
+    seen = ledger.cids()  # before `pending`: a batch claimed in between is in `pending`
+    pending = ledger.queued_notes_by_cid()
     migrated: dict[int, int] = {}
     for r in db[CONTACT_NOTES].find({}, {"_id": 0, "cid": 1}, batch_size=PASS_BATCH):
         cid = int(r["cid"])
@@ -46,9 +55,7 @@ def counts_for_all(db: Database) -> list[dict[str, Any]]:
     for r in db[PARKED].find({}, {"_id": 0, "cid": 1, "reason": 1}, batch_size=PASS_BATCH):
         by_reason, reason = parked.setdefault(int(r["cid"]), {}), r.get("reason", "")
         by_reason[reason] = by_reason.get(reason, 0) + 1
-    ledger = BatchLedger(db)
-    pending = ledger.queued_notes_by_cid()
-    cids = set(migrated) | set(parked) | ledger.cids()
+    cids = set(migrated) | set(parked) | seen | set(pending)
     return [{"cid": c, "migrated": migrated.get(c, 0), "parked": parked.get(c, {}), "pending": pending.get(c, 0)}
             for c in sorted(cids)]
 

@@ -50,6 +50,8 @@ def main() -> None:
             bare.clean(note.content_html)
         return results[(cid, note.legacy_crm_note_id)]
 
+    if not hasattr(ingest, "transform_note"):  # else the worker would run the real transform
+        raise SystemExit("crm_notes_migration.ingest no longer calls transform_note by that name")
     ingest.transform_note = transform_note  # what `ingest_notes` calls
     sys.argv = ["crm-notes-migrate", "worker", *worker_args]
     app()

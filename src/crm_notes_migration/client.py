@@ -34,6 +34,25 @@ COUNTS_READ_TIMEOUT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
 DEFAULT_POLL_INTERVAL_S = 0.5
 _JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class _SentOnce:
+    """A request body that lets go of its bytes once sent.
+
+    httpx's Response, Request and httpcore's pool objects form reference cycles, so each
+    finished request stays in memory until the cyclic collector runs, and a `bytes`
+    body (a batch: up to megabytes) with it. A long run met batches piling up in older
+    generations. Iterated once, this body drops its bytes; a retry sends a new one."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __iter__(self):
+        data, self._data = self._data, None
+        if data is not None:
+            yield data
 #: Up to this many cids, `wait_drained` asks for each cid's counts; above it, it waits on
 #: one cid and then asks once for every cid. A store without usable indexes (FerretDB,
 #: SPEC §9) answers one cid's counts with a scan of the whole collection, and every cid's
@@ -111,10 +130,15 @@ class MigrationApiClient:
     def _backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1)))
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, path: str, body: bytes | None = None, **kwargs: Any) -> httpx.Response:
+        """`body`: sent with its Content-Length and let go of once sent (`_SentOnce`)."""
         attempt = 0
         throttled_s = 0.0
+        if body is not None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Length": str(len(body))}
         while True:
+            if body is not None:
+                kwargs["content"] = _SentOnce(body)
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
@@ -155,7 +179,7 @@ class MigrationApiClient:
             body = orjson.dumps(batch)
         except TypeError:  # what orjson refuses (e.g. an integer over 64 bits): the API judges it
             body = json.dumps(batch).encode()
-        return self._request("POST", BATCHES_PATH, content=body, headers=_JSON_HEADERS).json()
+        return self._request("POST", BATCHES_PATH, body=body, headers=_JSON_HEADERS).json()
 
     def counts(self, cid: int | None = None) -> dict[str, Any]:
         """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None.

@@ -1,6 +1,7 @@
 """MigrationApiClient against a tiny local HTTP server that scripts its answers."""
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
@@ -70,8 +71,34 @@ def test_post_batch_retries_5xx_then_succeeds_with_bearer_token(sleeps):
     assert answer["batch_id"] == "b1"
     assert len(server.requests) == 3
     assert all(r[2]["Authorization"] == "Bearer tok" for r in server.requests)
-    assert json.loads(server.requests[-1][3]) == BATCH
+    assert [json.loads(r[3]) for r in server.requests] == [BATCH] * 3  # every attempt sends the whole body
     assert len(sleeps) == 2 and all(0 <= s <= 1.0 for s in sleeps)
+
+
+def test_a_sent_batch_body_is_not_kept_alive_by_the_http_clients_reference_cycles(sleeps):
+    # httpx's request/response objects form reference cycles that only the collector
+    # frees; a batch body they reach stays in memory (and in older generations) with them
+    server = ScriptedServer([OK])
+    batch = {**BATCH, "notes": [{"content_html": "x" * 1_000_000}]}
+    gc.collect()
+    gc.disable()
+    try:
+        client = make_client(server.url, sleeps)
+        client.post_batch(batch)
+        gc.set_debug(gc.DEBUG_SAVEALL)  # keep what the collector finds unreachable, to look at
+        gc.collect()
+        cycles_found = len(gc.garbage)
+        bodies = [r for o in gc.garbage for r in gc.get_referents(o)
+                  if isinstance(r, (bytes, bytearray)) and len(r) >= 1_000_000]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+        client.close()
+        server.close()
+    assert cycles_found > 0  # the cycles are there (else this test would show nothing)
+    assert bodies == []
+    assert json.loads(server.requests[0][3]) == batch
 
 
 def test_429_waits_for_retry_after(sleeps):

@@ -21,13 +21,7 @@ import nh3
 
 import crm_notes_migration.ingest as ingest
 from crm_notes_migration.cli import app
-from crm_notes_migration.transform.html import (
-    ALLOWED_ATTRIBUTES,
-    ALLOWED_TAGS,
-    CODE_TAGS,
-    LINK_REL,
-    URL_SCHEMES,
-)
+from crm_notes_migration.transform.html import CLEANER_OPTIONS
 
 MODES = ("transform-free", "sanitise-only")
 
@@ -38,11 +32,7 @@ def main() -> None:
         raise SystemExit(f"mode must be one of {MODES}, not {mode!r}")
     with open(path, "rb") as f:
         results = pickle.load(f)
-    bare = nh3.Cleaner(
-        tags=set(ALLOWED_TAGS), clean_content_tags=set(CODE_TAGS),
-        attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
-        strip_comments=True, link_rel=LINK_REL, url_schemes=set(URL_SCHEMES),
-    )
+    bare = nh3.Cleaner(**CLEANER_OPTIONS)  # the sanitiser's, without its Python callback
     sanitise = mode == "sanitise-only"
 
     def transform_note(cid, note, resolution, options):

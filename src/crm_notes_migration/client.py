@@ -34,6 +34,14 @@ COUNTS_READ_TIMEOUT_S = 900.0
 #: Seconds between two polls of the counts endpoint while waiting for the queue to drain.
 DEFAULT_POLL_INTERVAL_S = 0.5
 _JSON_HEADERS = {"Content-Type": "application/json"}
+#: Up to this many cids, `wait_drained` asks for each cid's counts; above it, it waits on
+#: one cid and then asks once for every cid. A store without usable indexes (FerretDB,
+#: SPEC §9) answers one cid's counts with a scan of the whole collection, and every cid's
+#: with one pass costing about as much as a few dozen of those: per cid, 130 cids cost
+#: 130 scans; at once, about one pass.
+PER_CID_DRAIN_MAX = 8
+#: While waiting on one cid, sleep at least this many times as long as its count took.
+PROBE_COST_FACTOR = 4.0
 
 
 class _SentOnce:
@@ -41,8 +49,8 @@ class _SentOnce:
 
     httpx's Response, Request and httpcore's pool objects form reference cycles, so each
     finished request stays in memory until the cyclic collector runs, and a `bytes`
-    body (a batch: up to megabytes) with it. A long run met batches piling up in older
-    generations. Iterated once, this body drops its bytes; a retry sends a new one."""
+    body (a batch: up to megabytes) with it. Iterated once, this body drops its bytes; a
+    retry sends a new one."""
 
     __slots__ = ("_data",)
 
@@ -53,14 +61,6 @@ class _SentOnce:
         data, self._data = self._data, None
         if data is not None:
             yield data
-#: Up to this many cids, `wait_drained` asks for each cid's counts; above it, it waits on
-#: one cid and then asks once for every cid. A store without usable indexes (FerretDB,
-#: SPEC §9) answers one cid's counts with a scan of the whole collection, and every cid's
-#: with one pass costing about as much as a few dozen of those: per cid, 130 cids cost
-#: 130 scans; at once, about one pass.
-PER_CID_DRAIN_MAX = 8
-#: While waiting on one cid, sleep at least this many times as long as its count took.
-PROBE_COST_FACTOR = 4.0
 
 
 class MigrationApiError(RuntimeError):

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.transform import CdpUser, Resolution, sanitize_html
 from crm_notes_migration.transform import html as html_module
-from crm_notes_migration.transform.html import ALLOWED_TAGS, CODE_TAGS, sanitize_literal_html
+from crm_notes_migration.transform.html import ALLOWED_TAGS, CODE_TAGS
 from crm_notes_migration.transform.mention_text import legacy_mentions_as_text
 from crm_notes_migration.transform.mentions import crm_emails_of, may_hold_mention, normalise_mentions
 from crm_notes_migration.transform.note import transform_content
@@ -107,18 +107,6 @@ def test_grammar_yes_on_nh3_output_is_a_fixed_point_and_the_walk_agrees(raw):
 @given(MARKUP)
 def test_sanitize_still_equals_the_plain_fixed_point_loop(raw):
     assert sanitize_html(raw) == loop_sanitize(raw)
-
-
-def _plain_references(html: str) -> bool:
-    count = html.count("&")
-    return count == sum(html.count(r) for r in ("&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;"))
-
-
-@settings(max_examples=MANY, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(MARKUP)
-def test_literal_input_needs_one_pass(raw):
-    if spells_literal_tree(raw) and "&#" not in raw and _plain_references(raw):
-        assert sanitize_literal_html(raw) == loop_sanitize(raw)
 
 
 def test_grammar_examples():

@@ -1,11 +1,20 @@
 """SPEC §5 content rules: the HTML allowlist, control characters, visible text.
 
-The sanitiser is nh3 (ammonia, html5ever) with one prebuilt `Cleaner`. It keeps the legacy
-editor's (Quill) formatting and `ql-*` classes, tables, links and images; it removes code
-elements with their content, `on*` attributes (nothing outside the allowlist survives),
+The sanitiser is ammonia (html5ever), the library nh3 wraps. It keeps the legacy editor's
+(Quill) formatting and `ql-*` classes, tables, links and images; it removes code elements
+with their content, `on*` attributes (nothing outside the allowlist survives),
 `javascript:`/`vbscript:` URLs and every `data:` URL that is not a raster image in `img src`.
 Callers do their own DOM edits first and sanitise last, so what is stored is always what
 html5ever serialised (no mutation-XSS through a later edit).
+
+Two implementations of one sanitiser:
+- `reference_sanitize_html`: nh3's `Cleaner` with the attribute rules below as a Python
+  callback, the fixed-point loop and its proof (`reparse`) in Python. It is the definition.
+- `sanitize_html`: the same in one native call (`crm_notes_native`, `native/` in the
+  repository: the same ammonia as nh3, the rules and the loop ported to Rust), a third of
+  the time per note. Its output must be the reference's byte for byte: the tests
+  (`test_native_sanitizer.py` and every test that compares `sanitize_html` with nh3's
+  loop) hold it to that.
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ import re
 from functools import lru_cache
 
 import nh3
+from crm_notes_native import Sanitizer as _NativeSanitizer
 from selectolax.lexbor import LexborHTMLParser
 
 from .literal_grammar import compile_grammars
@@ -134,33 +144,25 @@ _C0_AND_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
 def drop_control_chars(text: str) -> str:
     """Remove control characters (C0, DEL, C1) except tab, LF and CR."""
-    return _drop_control_chars(text, text.encode("utf-8", "surrogatepass"))
-
-
-def _drop_control_chars(text: str, encoded: bytes) -> str:
-    """`drop_control_chars(text)` given `encoded = text.encode("utf-8", "surrogatepass")`."""
     # Cheap test first: in UTF-8 a C0 control or DEL is its own byte (every byte of a
     # multi-byte sequence is >= 0x80) and a C1 control is 0xC2 0x80-0x9F.
+    encoded = text.encode("utf-8", "surrogatepass")
     if b"\xc2" not in encoded and len(encoded.translate(None, _C0_AND_DEL)) == len(encoded):
         return text
     return _CONTROL_CHARS.sub("", text)
 
 
-def sanitize_html(html: str | None) -> str:
-    """The SPEC §5 sanitiser: allowlisted HTML, control characters dropped, None → "".
+def reference_sanitize_html(html: str | None) -> str:
+    """The SPEC §5 sanitiser, in Python around nh3 (the definition `sanitize_html` keeps to).
 
-    Idempotent: `sanitize_html(sanitize_html(x)) == sanitize_html(x)`. Links carry
+    Allowlisted HTML, control characters dropped, None → "". Idempotent:
+    `sanitize_html(sanitize_html(x)) == sanitize_html(x)`. Links carry
     `rel="noopener noreferrer nofollow"`, except canonical mention anchors, which keep the
     exact SPEC §5 form.
     """
     if not html:
         return ""
     return _sanitize(drop_control_chars(html))
-
-
-def sanitize_encoded_html(html: str, encoded: bytes) -> str:
-    """`sanitize_html(html)` given `encoded = html.encode("utf-8", "surrogatepass")`."""
-    return _sanitize(_drop_control_chars(html, encoded)) if html else ""
 
 
 def _sanitize(source: str) -> str:
@@ -183,22 +185,20 @@ def _sanitize(source: str) -> str:
     return cleaned
 
 
-def sanitize_literal_html(html: str) -> str:
-    """`sanitize_html(html)` for HTML the caller proved plain, in one nh3 pass.
+_NATIVE = _NativeSanitizer(
+    tags=set(ALLOWED_TAGS),
+    clean_content_tags=set(CODE_TAGS),
+    attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
+    link_rel=LINK_REL,
+    url_schemes=set(URL_SCHEMES),
+    style_properties=set(ALLOWED_STYLE_PROPERTIES),
+    safe_style_value=_SAFE_STYLE_VALUE.pattern,
+)
 
-    Plain: `reparse.spells_literal_tree(html)` (every element one nh3 keeps, the tree
-    exactly what the tags spell), no numeric character reference and no other named one
-    than `&amp;` `&lt;` `&gt;` `&quot;` `&nbsp;`. nh3 then only rewrites attributes and
-    escaping: its output spells the same tree with the same text, so it is already the
-    fixed point. With control characters to drop, this is `sanitize_html`.
-    """
-    source = drop_control_chars(html)
-    if source is not html or not html:
-        return sanitize_html(html)
-    cleaned = _CLEANER.clean(source)
-    if 'class="mention"' in cleaned:
-        cleaned = _MENTION_REL.sub(r"\1>", cleaned)
-    return cleaned
+
+def sanitize_html(html: str | None) -> str:
+    """`reference_sanitize_html(html)`, natively (see the module docstring)."""
+    return _NATIVE.sanitize(html) if html else ""
 
 
 def warm_up() -> None:

@@ -46,11 +46,6 @@ def may_hold_mention(html: str) -> bool:
     return b"mention" in lowered or b"&#" in lowered
 
 
-def says_mention(encoded: bytes) -> bool:
-    """"mention" in any ASCII case in UTF-8 bytes."""
-    return b"mention" in encoded.lower()
-
-
 def legacy_mention_user_ids(html: str | None) -> list[int]:
     """crm_users ids of the legacy mention spans, in document order, without duplicates."""
     if not html or not may_hold_mention(html):

@@ -8,10 +8,10 @@ from bson import Int64
 
 from ..contract import CONTRACT_VERSION, NoteV1
 from .attachments import transform_attachments
-from .html import sanitize_encoded_html, sanitize_html, sanitize_literal_html
+from .html import sanitize_html
 from .identity import normalise_email, note_object_id, source_sha256_of_utc
 from .mention_text import legacy_mentions_as_text
-from .mentions import says_mention, crm_emails_of, normalise_mentions
+from .mentions import crm_emails_of, may_hold_mention, normalise_mentions
 from .times import UPDATED_BEFORE_CREATED, to_utc, truncate_to_ms
 from .types import (
     AMBIGUOUS_CONTACT,
@@ -36,15 +36,13 @@ def transform_content(
     """Mentions normalised, then sanitised last: (content, mentions, unresolved count)."""
     if not html:
         return "", [], 0
-    encoded = html.encode("utf-8", "surrogatepass")
-    if "&#" not in html and not says_mention(encoded):  # = not may_hold_mention(html)
-        return sanitize_encoded_html(html, encoded), [], 0
+    if not may_hold_mention(html):
+        return sanitize_html(html), [], 0
     crm_emails = crm_emails_of(note.mentioned_users)
-    # Exact legacy spans in plain markup are rewritten as text (proven plain, so one nh3
-    # pass is the fixed point); anything else takes the DOM.
+    # Exact legacy spans in plain markup are rewritten as text; anything else takes the DOM.
     done = legacy_mentions_as_text(html, crm_emails, resolution)
     if done is not None:
-        return sanitize_literal_html(done[0]), done[1], done[2]
+        return sanitize_html(done[0]), done[1], done[2]
     with_mentions, mentions, unresolved = normalise_mentions(html, crm_emails, resolution)
     return sanitize_html(with_mentions), mentions, unresolved
 

@@ -283,3 +283,6 @@ fn crm_notes_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sanitizer>()?;
     Ok(())
 }
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

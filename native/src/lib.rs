@@ -4,7 +4,7 @@
 //! a Python attribute callback, the fixed-point loop and its literal-parse proof) in one
 //! native call: the same ammonia and html5ever as nh3 0.3.8, the same attribute rules,
 //! the same loop and the same proof. Its output must be the reference's, byte for byte;
-//! `tests/unit/test_native_sanitizer.py` holds it to that on the seed, the XSS corpus and
+//! `tests/unit/test_native_core.py` holds it to that on the seed, the XSS corpus and
 //! generated HTML.
 //!
 //! Python's string semantics are kept where the rules use them: `str.isspace` (which also
@@ -16,15 +16,18 @@ use std::collections::{HashMap, HashSet};
 
 use pyo3::prelude::*;
 use regex::Regex;
+use sha2::{Digest, Sha256};
 
 mod literal;
+mod mentions;
+mod source;
 
 /// Characters `str.isspace()` is true for.
 fn py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
-fn py_strip(s: &str) -> &str {
+pub(crate) fn py_strip(s: &str) -> &str {
     s.trim_matches(py_space)
 }
 
@@ -181,6 +184,8 @@ const MAX_PASSES: usize = 4;
 struct Sanitizer {
     builder: ammonia::Builder<'static>,
     literal: literal::Walk,
+    /// The walk for raw legacy markup (`literal_grammar._EVERY_ELEMENT`).
+    every_element: literal::Walk,
     /// ` rel="<link_rel>">`, what `strip_mention_rel` removes (but the `>`).
     rel_attribute: String,
 }
@@ -222,7 +227,7 @@ impl Sanitizer {
     /// The sanitiser for these allowlists (`html.CLEANER_OPTIONS` and the style rules).
     #[new]
     #[pyo3(signature = (*, tags, clean_content_tags, attributes, link_rel, url_schemes,
-                        style_properties, safe_style_value))]
+                        style_properties, safe_style_value, literal_elements))]
     fn new(
         tags: HashSet<String>,
         clean_content_tags: HashSet<String>,
@@ -231,11 +236,13 @@ impl Sanitizer {
         url_schemes: HashSet<String>,
         style_properties: HashSet<String>,
         safe_style_value: &str,
+        literal_elements: HashSet<String>,
     ) -> PyResult<Self> {
         let safe_style_value = Regex::new(safe_style_value)
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
         let rules = Rules { style_properties, safe_style_value };
         let literal = literal::Walk::new(&tags);
+        let every_element = literal::Walk::new(&literal_elements);
         let mut builder = ammonia::Builder::default();
         builder.tags(tags.into_iter().map(leak).collect());
         builder.clean_content_tags(clean_content_tags.into_iter().map(leak).collect());
@@ -258,12 +265,59 @@ impl Sanitizer {
         let rel_attribute = format!(" rel=\"{link_rel}\">");
         builder.link_rel(Some(leak(link_rel)));
         builder.url_schemes(url_schemes.into_iter().map(leak).collect());
-        Ok(Sanitizer { builder, literal, rel_attribute })
+        Ok(Sanitizer { builder, literal, every_element, rel_attribute })
     }
 
     /// `html.sanitize_html(html)` for a non-None `html`.
     fn sanitize(&self, py: Python<'_>, html: &str) -> String {
         py.detach(|| self.run(html))
+    }
+
+    /// `(sanitize(html), hex sha256 of its UTF-8, its UTF-8 length)`.
+    fn sanitize_digest(&self, py: Python<'_>, html: &str) -> (String, String, usize) {
+        py.detach(|| {
+            let content = self.run(html);
+            let digest = source::hex(&Sha256::digest(content.as_bytes()));
+            let size = content.len();
+            (content, digest, size)
+        })
+    }
+
+    /// `mention_text.legacy_mentions_as_text` (see `mentions.rs`): `(text, crm user ids of
+    /// the resolved spans in order, unresolved count)` or None. `targets`: crm user id →
+    /// CDP user id (hex) of the note's resolved mentioned users.
+    fn legacy_mentions_as_text(
+        &self,
+        py: Python<'_>,
+        html: &str,
+        targets: HashMap<u64, String>,
+    ) -> Option<(String, Vec<u64>, usize)> {
+        py.detach(|| mentions::legacy_mentions_as_text(html, &targets, &self.every_element))
+    }
+
+    /// `literal_grammar.spells_literal_tree(html)`, by the walk.
+    fn spells_literal_tree(&self, html: &str) -> bool {
+        self.every_element.spells_literal_tree(html)
+    }
+
+    /// `mentions.may_hold_mention(html)`.
+    #[staticmethod]
+    fn may_hold_mention(html: &str) -> bool {
+        mentions::may_hold_mention(html)
+    }
+
+    /// `identity.source_sha256_of_utc(cid, note, created_at, updated_at)`; a TypeError for
+    /// a field that is no JSON scalar of the contract (the caller has the reference path).
+    #[staticmethod]
+    #[pyo3(signature = (cid, note, created_at, updated_at))]
+    fn source_sha256(
+        py: Python<'_>,
+        cid: &Bound<'_, PyAny>,
+        note: &Bound<'_, PyAny>,
+        created_at: &str,
+        updated_at: Option<&str>,
+    ) -> PyResult<String> {
+        source::source_sha256(py, cid, note, created_at, updated_at)
     }
 
     /// `reparse.parses_literally(html, tags)` (the walk alone; the grammar is its subset).

@@ -217,3 +217,64 @@ impl Walk {
         stack.is_empty()
     }
 }
+
+/// Every `<` starts a tag written as the legacy editor (and html5ever) writes tags:
+/// `<name>` or `<name attr="value" …>` with names `[a-z0-9]+`, attribute names
+/// `[a-z][a-z0-9-]*` and values without `"`, `<`, `>`; or `</name>`.
+fn strictly_written(html: &str) -> bool {
+    let b = html.as_bytes();
+    let mut i = 0;
+    while let Some(found) = html[i..].find('<') {
+        i += found + 1;
+        let end_tag = b.get(i) == Some(&b'/');
+        if end_tag {
+            i += 1;
+        }
+        let name_at = i;
+        while i < b.len() && matches!(b[i], b'a'..=b'z' | b'0'..=b'9') {
+            i += 1;
+        }
+        if i == name_at {
+            return false;
+        }
+        loop {
+            match b.get(i) {
+                Some(b'>') => {
+                    i += 1;
+                    break;
+                }
+                Some(b' ') if !end_tag => {
+                    i += 1;
+                    if !matches!(b.get(i), Some(b'a'..=b'z')) {
+                        return false;
+                    }
+                    while i < b.len() && matches!(b[i], b'a'..=b'z' | b'0'..=b'9' | b'-') {
+                        i += 1;
+                    }
+                    if b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'"') {
+                        return false;
+                    }
+                    i += 2;
+                    while i < b.len() && !matches!(b[i], b'"' | b'<' | b'>') {
+                        i += 1;
+                    }
+                    if b.get(i) != Some(&b'"') {
+                        return false;
+                    }
+                    i += 1;
+                }
+                _ => return false,
+            }
+        }
+    }
+    true
+}
+
+impl Walk {
+    /// `literal_grammar.spells_literal_tree(html)` with this walk's allowlist: every `<`
+    /// starts a strictly written tag and a `div` fragment parse builds exactly the tree
+    /// the tags spell (the walk's proof, on raw input).
+    pub fn spells_literal_tree(&self, html: &str) -> bool {
+        strictly_written(html) && self.parses_literally(html)
+    }
+}

@@ -45,7 +45,7 @@ def _plain_form_grammar(allowed: frozenset[str]) -> re.Pattern[str]:
         literal_grammar._items = shortened
 
 
-ALLOWLISTS = (ALLOWED_TAGS, literal_grammar._EVERY_ELEMENT)
+ALLOWLISTS = (ALLOWED_TAGS, literal_grammar.EVERY_ELEMENT)
 PLAIN_FORMS = {allowed: _plain_form_grammar(allowed) for allowed in ALLOWLISTS}
 
 

@@ -13,11 +13,12 @@ Two implementations of one sanitiser:
 - `sanitize_html`: the same in one native call (`crm_notes_native`, `native/` in the
   repository: the same ammonia as nh3, the rules and the loop ported to Rust), a third of
   the time per note. Its output must be the reference's byte for byte: the tests
-  (`test_native_sanitizer.py` and every test that compares `sanitize_html` with nh3's
+  (`test_native_core.py` and every test that compares `sanitize_html` with nh3's
   loop) hold it to that.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 
@@ -25,7 +26,7 @@ import nh3
 from crm_notes_native import Sanitizer as _NativeSanitizer
 from selectolax.lexbor import LexborHTMLParser
 
-from .literal_grammar import compile_grammars
+from .literal_grammar import EVERY_ELEMENT, compile_grammars
 from .reparse import parses_literally
 
 #: Elements whose content is code (or fallback of code): removed with everything inside.
@@ -185,7 +186,8 @@ def _sanitize(source: str) -> str:
     return cleaned
 
 
-_NATIVE = _NativeSanitizer(
+#: The native core (also used by `mentions`, `mention_text` and `identity` for their rules).
+NATIVE = _NativeSanitizer(
     tags=set(ALLOWED_TAGS),
     clean_content_tags=set(CODE_TAGS),
     attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
@@ -193,12 +195,21 @@ _NATIVE = _NativeSanitizer(
     url_schemes=set(URL_SCHEMES),
     style_properties=set(ALLOWED_STYLE_PROPERTIES),
     safe_style_value=_SAFE_STYLE_VALUE.pattern,
+    literal_elements=set(EVERY_ELEMENT),
 )
 
 
 def sanitize_html(html: str | None) -> str:
     """`reference_sanitize_html(html)`, natively (see the module docstring)."""
-    return _NATIVE.sanitize(html) if html else ""
+    return NATIVE.sanitize(html) if html else ""
+
+
+_EMPTY_DIGEST = ("", hashlib.sha256(b"").hexdigest(), 0)
+
+
+def sanitize_digest(html: str | None) -> tuple[str, str, int]:
+    """`(content, sha256 hex of its UTF-8, its UTF-8 length)` for `content = sanitize_html(html)`."""
+    return NATIVE.sanitize_digest(html) if html else _EMPTY_DIGEST
 
 
 def warm_up() -> None:

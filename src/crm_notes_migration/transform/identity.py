@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pydantic_core import to_json
 
 from ..contract import NoteV1
+from .html import NATIVE
 
 #: Namespace of the deterministic `_id`; changing it would change every `_id`.
 NOTE_ID_NAMESPACE = b"crm_notes_migration/contact_notes/v1"
@@ -65,12 +65,13 @@ def source_sha256(cid: int, note: NoteV1) -> str:
     Canonical JSON: `json.dumps(obj, sort_keys=True, separators=(",", ":"),
     ensure_ascii=False, allow_nan=False).encode("utf-8")`.
 
-    Computed without `model_dump` and the `json` module: the same object is built by hand
-    with its keys already in sorted order and serialised by pydantic-core's compact JSON
-    writer, which escapes strings exactly as `json.dumps(..., ensure_ascii=False)` does
-    (`\\"`, `\\\\`, `\\b \\f \\n \\r \\t`, other C0 as `\\u00xx`, nothing else), so the
-    bytes, and the hash, are the same. Anything that writer refuses (a lone surrogate,
-    a contract with fields this code does not know) takes the reference `json` path.
+    Computed without `model_dump` and the `json` module: the native core
+    (`crm_notes_native`) writes the same object with its keys in sorted order, escaping
+    strings exactly as `json.dumps(..., ensure_ascii=False)` does (`\\"`, `\\\\`,
+    `\\b \\f \\n \\r \\t`, other C0 as `\\u00xx`, nothing else), so the bytes, and the
+    hash, are the same. Anything it refuses (a lone surrogate, a value that is no JSON
+    scalar of the contract, a contract with fields this code does not know) takes the
+    reference `json` path.
     """
     return source_sha256_of_utc(cid, note, _utc_iso(note.created_at), _utc_iso(note.updated_at))
 
@@ -80,11 +81,9 @@ def source_sha256_of_utc(cid: int, note: NoteV1, created_at: str, updated_at: st
     (UTC ISO-8601 with microseconds; None for a null `updated_at`)."""
     if _FAST_FIELDS_OK:
         try:
-            canonical = to_json(_sorted_source(cid, note, created_at, updated_at))
-        except Exception:  # noqa: BLE001 - the reference path below decides (and raises)
+            return NATIVE.source_sha256(int(cid), note, created_at, updated_at)
+        except (TypeError, UnicodeEncodeError):  # the reference path below decides (and raises)
             pass
-        else:
-            return hashlib.sha256(canonical).hexdigest()
     return _reference_source_sha256(cid, note)
 
 
@@ -96,39 +95,12 @@ def _reference_source_sha256(cid: int, note: NoteV1) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _user_ref(ref: Any) -> dict[str, Any] | None:
-    if ref is None:
-        return None
-    return {"crm_user_id": ref.crm_user_id, "email": ref.email, "name": ref.name}
-
-
-def _sorted_source(cid: int, note: NoteV1, created_at: str, updated_at: str | None) -> dict[str, Any]:
-    """`normalised_source(cid, note)` with every mapping's keys inserted in sorted order."""
-    return {
-        "cid": int(cid),
-        "note": {
-            "attachments": [
-                {"content_type": a.content_type, "file_name": a.file_name, "file_size": a.file_size,
-                 "file_url": a.file_url, "legacy_attachment_id": a.legacy_attachment_id}
-                for a in note.attachments
-            ],
-            "author": _user_ref(note.author),
-            "content_html": note.content_html,
-            "created_at": created_at,
-            "crm_person_id": note.crm_person_id,
-            "legacy_crm_note_id": note.legacy_crm_note_id,
-            "mentioned_users": [_user_ref(ref) for ref in note.mentioned_users],
-            "updated_at": updated_at,
-        },
-    }
-
-
 def _model_fields(model: Any) -> set[str]:
     return set(model.model_fields)
 
 
-#: `_sorted_source` names every field of the contract; if the contract grows, the
-#: reference path is used until `_sorted_source` learns the new field.
+#: The native writer names every field of the contract; if the contract grows, the
+#: reference path is used until the native writer learns the new field.
 _FAST_FIELDS_OK = (
     _model_fields(NoteV1) == {"legacy_crm_note_id", "crm_person_id", "content_html", "author",
                               "mentioned_users", "created_at", "updated_at", "attachments"}

@@ -147,7 +147,7 @@ def matches_literal_grammar(html: str, allowed: frozenset[str]) -> bool:
     return _grammar(allowed).fullmatch(html) is not None
 
 
-_EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (
+EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (
     "p", "a", "br", "img", "hr", "ol", "ul", "li", "table", "tbody", "thead", "tfoot", "tr", "td", "th"))
 
 
@@ -156,11 +156,11 @@ def compile_grammars(allowed: frozenset[str]) -> None:
     `spells_literal_tree` use (otherwise compiled on first use: tens of ms, the pattern
     is large), so that a long-running process does not pay it on its first note."""
     _grammar(allowed)
-    _grammar(_EVERY_ELEMENT)
+    _grammar(EVERY_ELEMENT)
 
 
 def spells_literal_tree(html: str) -> bool:
     """True only if every `<` of `html` starts a tag written as html5ever writes it
     (`name="value"` attributes) and a `div` fragment parse builds exactly the tree the tags
     spell, by the grammar above, with no allowlist (any element it knows)."""
-    return "\r" not in html and matches_literal_grammar(html, _EVERY_ELEMENT)
+    return "\r" not in html and matches_literal_grammar(html, EVERY_ELEMENT)

@@ -24,6 +24,9 @@ then takes the DOM path):
   `&amp;` `&lt;` `&gt;` `&quot;` `&nbsp;`, no lone surrogate; the shown name holds no `&`.
 
 `tests/unit/test_transform_shortcuts.py` compares it with the DOM path after sanitising.
+It runs natively (`crm_notes_native`, the same decisions; the plain-markup proof there is
+the tag-by-tag walk where this module's Python reference, `reference_legacy_mentions_as_text`,
+matches the grammar); `test_native_core.py` compares the two.
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from typing import Any
 
 from bson import ObjectId
 
+from .html import NATIVE
 from .identity import normalise_email
 from .literal_grammar import spells_literal_tree
 from .types import CdpUser, Resolution
@@ -62,6 +66,10 @@ def _references_are_plain(html: str) -> bool:
     return "&" not in html or _OTHER_AMPERSAND.search(html) is None
 
 
+#: crm user ids the native scan can meet (`data-id` is 1 to 19 digits).
+_U64 = 2**64
+
+
 def legacy_mentions_as_text(
     html: str, crm_emails: Mapping[int, str | None], resolution: Resolution
 ) -> tuple[str, list[dict[str, Any]], int] | None:
@@ -70,6 +78,30 @@ def legacy_mentions_as_text(
     Returns (html, mentions, unresolved) whose html sanitises to what the DOM path's html
     sanitises to, or None when that is not proven (see the module docstring).
     """
+    targets: dict[int, CdpUser] = {}
+    for crm_id, email in crm_emails.items():
+        normalised = normalise_email(email)
+        user = resolution.users_by_email.get(normalised) if normalised else None
+        if user is not None and 0 <= crm_id < _U64:
+            targets[crm_id] = user
+    try:
+        done = NATIVE.legacy_mentions_as_text(html, {k: str(u.id) for k, u in targets.items()})
+    except UnicodeEncodeError:  # a lone surrogate: leave it to the DOM path
+        return None
+    if done is None:
+        return None
+    text, resolved, unresolved = done
+    mentions: dict[ObjectId, dict[str, Any]] = {}
+    for crm_id in resolved:
+        user = targets[crm_id]
+        mentions.setdefault(user.id, {"user_id": user.id, "name": user.name})
+    return text, list(mentions.values()), unresolved
+
+
+def reference_legacy_mentions_as_text(
+    html: str, crm_emails: Mapping[int, str | None], resolution: Resolution
+) -> tuple[str, list[dict[str, Any]], int] | None:
+    """`legacy_mentions_as_text` in Python (the reference the native one keeps to)."""
     if "\r" in html or "\x00" in html:
         return None
     pieces: list[str] = []

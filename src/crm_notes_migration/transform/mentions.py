@@ -21,6 +21,7 @@ from typing import Any
 from bson import ObjectId
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .html import NATIVE
 from .identity import normalise_email
 from .types import CdpUser, Resolution
 
@@ -36,12 +37,19 @@ def may_hold_mention(html: str) -> bool:
 
     Every form carries the word "mention" (any ASCII case: lexbor compares names and the
     `i` selector flag in ASCII case only); numeric character references could spell it, so
-    "&#" counts too. `bytes.lower` changes ASCII letters only (every byte of a multi-byte
-    UTF-8 sequence is >= 0x80) and is far cheaper than `str.lower` or a case-insensitive
-    regex; `str.lower` found the same, since no other character lowercases to these letters.
-    "&#" is looked for in the same lowered bytes (one pass less over the string: `lower`
-    leaves "&" and "#" alone, and no byte of a multi-byte sequence is ASCII).
+    "&#" counts too. Answered natively (`crm_notes_native`, a scan of the UTF-8 bytes:
+    ASCII case only, which `str.lower` agrees with, as no other character lowercases to
+    these letters); a lone surrogate takes `reference_may_hold_mention`.
     """
+    try:
+        return NATIVE.may_hold_mention(html)
+    except UnicodeEncodeError:
+        return reference_may_hold_mention(html)
+
+
+def reference_may_hold_mention(html: str) -> bool:
+    """`may_hold_mention` in Python: `bytes.lower` changes ASCII letters only (every byte of
+    a multi-byte UTF-8 sequence is >= 0x80)."""
     lowered = html.encode("utf-8", "surrogatepass").lower()
     return b"mention" in lowered or b"&#" in lowered
 

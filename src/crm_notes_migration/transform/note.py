@@ -1,14 +1,13 @@
 """The whole transform of one contract note into a `contact_notes` document (SPEC §3, §5–7)."""
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from bson import Int64
 
 from ..contract import CONTRACT_VERSION, NoteV1
 from .attachments import transform_attachments
-from .html import sanitize_html
+from .html import sanitize_digest
 from .identity import normalise_email, note_object_id, source_sha256_of_utc
 from .mention_text import legacy_mentions_as_text
 from .mentions import crm_emails_of, may_hold_mention, normalise_mentions
@@ -34,17 +33,32 @@ def transform_content(
     html: str | None, note: NoteV1, resolution: Resolution
 ) -> tuple[str, list[dict[str, Any]], int]:
     """Mentions normalised, then sanitised last: (content, mentions, unresolved count)."""
+    content, mentions, unresolved, _, _ = _content_and_digest(html, note, resolution)
+    return content, mentions, unresolved
+
+
+def _content_and_digest(
+    html: str | None, note: NoteV1, resolution: Resolution
+) -> tuple[str, list[dict[str, Any]], int, str, int]:
+    """`transform_content` plus the content's sha256 hex and UTF-8 size."""
     if not html:
-        return "", [], 0
+        return "", [], 0, *_EMPTY
     if not may_hold_mention(html):
-        return sanitize_html(html), [], 0
+        return _with([], 0, sanitize_digest(html))
     crm_emails = crm_emails_of(note.mentioned_users)
     # Exact legacy spans in plain markup are rewritten as text; anything else takes the DOM.
     done = legacy_mentions_as_text(html, crm_emails, resolution)
-    if done is not None:
-        return sanitize_html(done[0]), done[1], done[2]
-    with_mentions, mentions, unresolved = normalise_mentions(html, crm_emails, resolution)
-    return sanitize_html(with_mentions), mentions, unresolved
+    if done is None:
+        done = normalise_mentions(html, crm_emails, resolution)
+    return _with(done[1], done[2], sanitize_digest(done[0]))
+
+
+_EMPTY = sanitize_digest("")[1:]
+
+
+def _with(mentions, unresolved, digested):
+    content, sha, size = digested
+    return content, mentions, unresolved, sha, size
 
 
 def transform_note(
@@ -66,7 +80,8 @@ def transform_note(
     if updated_utc is not None and updated_utc < created_utc:  # both UTC: the same instants
         anomalies.append(UPDATED_BEFORE_CREATED)
 
-    content, mentions, unresolved = transform_content(note.content_html, note, resolution)
+    content, mentions, unresolved, content_sha256, size = _content_and_digest(
+        note.content_html, note, resolution)
     if unresolved:
         anomalies.append(UNRESOLVED_MENTION)
     attachments, dropped = transform_attachments(note.attachments, options.attachment_url_rewrite)
@@ -85,8 +100,6 @@ def transform_note(
     if len(resolution.contact_ids) > 1:
         return TransformResult(None, AMBIGUOUS_CONTACT, f"{len(resolution.contact_ids)} contacts of "
                                f"cid {cid} have source_id {note.crm_person_id}", anomalies)
-    encoded = content.encode("utf-8")
-    size = len(encoded)
     if size > options.max_note_html_bytes:
         return TransformResult(None, CONTENT_TOO_LARGE, f"sanitised content is {size} bytes, over "
                                f"{options.max_note_html_bytes}", anomalies)
@@ -107,7 +120,7 @@ def transform_note(
         "migration": {
             "contract_version": CONTRACT_VERSION,
             "transform_version": TRANSFORM_VERSION,
-            "content_sha256": hashlib.sha256(encoded).hexdigest(),  # = content_sha256(content)
+            "content_sha256": content_sha256,  # = identity.content_sha256(content)
             "source_sha256": source_sha256_of_utc(  # = source_sha256(cid, note)
                 cid, note, created_utc.isoformat(timespec="microseconds"),
                 None if updated_utc is None else updated_utc.isoformat(timespec="microseconds")),

@@ -22,7 +22,7 @@ from .test_transform_fastpaths import SOUP
 from .test_transform_shortcuts import MARKUP
 from .test_transform_xss import load_vectors
 
-NATIVE = html_module._NATIVE
+NATIVE = html_module.NATIVE
 
 #: Characters where Python's string rules differ from the obvious ASCII ones: `str.isspace`
 #: is true for U+001C..U+001F and Unicode spaces; `re.IGNORECASE` matches `i` with U+0130
@@ -154,3 +154,74 @@ def test_the_native_proof_on_chosen_cases():
                 "<table><tbody>x<tr><td>y</td></tr></tbody></table>", "<p><p>x</p></p>", "<p>x",
                 "<P>x</P>", "<section>x</section>", "</p>", "a < b"]:
         assert not NATIVE.parses_literally(bad), bad
+
+
+# --- the other native rules: legacy mention text, may_hold_mention, source_sha256 ---------
+
+from crm_notes_migration.contract import NoteV1  # noqa: E402
+from crm_notes_migration.transform import source_sha256  # noqa: E402
+from crm_notes_migration.transform.mention_text import (  # noqa: E402
+    legacy_mentions_as_text, reference_legacy_mentions_as_text,
+)
+from crm_notes_migration.transform.mentions import may_hold_mention, reference_may_hold_mention  # noqa: E402
+
+from .test_transform_fastpaths import reference_source_sha256  # noqa: E402
+from .test_transform_shortcuts import CRM_EMAILS, MENTION_NOTE, RESOLUTION, dom_path, legacy_span  # noqa: E402
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MENTION_NOTE)
+def test_legacy_mention_text_agrees_with_the_reference(html):
+    """Where both answer, the same answer; where only the native one does (its proof, the
+    walk, accepts more than the grammar), what it gives sanitises to the DOM path's result."""
+    native = legacy_mentions_as_text(html, CRM_EMAILS, RESOLUTION)
+    reference = reference_legacy_mentions_as_text(html, CRM_EMAILS, RESOLUTION)
+    if native is not None and reference is not None:
+        assert native == reference
+    if native is not None:
+        assert (sanitize_html(native[0]), native[1], native[2]) == dom_path(html)
+    if reference is not None and native is None:
+        assert NATIVE.spells_literal_tree(reference[0]) is False  # the one place they may differ
+
+
+def test_legacy_mention_text_on_the_seed_and_deeper_nesting():
+    taken = 0
+    for _, contract in seed_contracts(1500, 8, 11):
+        html = contract["content_html"] or ""
+        emails = {u["crm_user_id"]: u["email"] for u in contract["mentioned_users"]}
+        native = legacy_mentions_as_text(html, emails, RESOLUTION)
+        assert native == reference_legacy_mentions_as_text(html, emails, RESOLUTION)
+        taken += native is not None
+    assert taken > 100
+    deep = f"<ul><li><ol><li><blockquote><p><b><i><u>{legacy_span(42, 'B', 'B')}</u></i></b></p></blockquote></li></ol></li></ul>"
+    assert reference_legacy_mentions_as_text(deep, CRM_EMAILS, RESOLUTION) is None  # past the grammar's depth
+    native = legacy_mentions_as_text(deep, CRM_EMAILS, RESOLUTION)
+    assert native is not None and (sanitize_html(native[0]), native[1], native[2]) == dom_path(deep)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("mMeEnNtTiIoO&#x é李\ud800")), max_size=40))
+def test_may_hold_mention_agrees_with_the_reference(text):
+    assert may_hold_mention(text) == reference_may_hold_mention(text)
+
+
+SPECIALS = st.text(alphabet=st.sampled_from(['a', 'é', '李', '"', '\\', '\x00', '\x08', '\x0c', '\x1f', '\x7f',
+                                             '\n', '\r', '\t', ' ', '\u2028']), max_size=70)
+
+
+@settings(max_examples=500, deadline=None)
+@given(SPECIALS, SPECIALS)
+def test_source_sha256_escapes_like_json_dumps_at_every_offset(content, name):
+    note = NoteV1(legacy_crm_note_id=1, crm_person_id=-2, content_html=content, created_at="2021-01-01T00:00:00+07:00",
+                  author={"crm_user_id": 3, "email": name, "name": name},
+                  attachments=[{"legacy_attachment_id": 4, "file_name": name, "file_url": content,
+                                "content_type": None, "file_size": 2**70}])
+    assert source_sha256(7, note) == reference_source_sha256(7, note)
+
+
+def test_source_sha256_of_a_lone_surrogate_fails_as_the_reference_does():
+    note = NoteV1(legacy_crm_note_id=1, crm_person_id=2, content_html="a\ud800", created_at="2021-01-01T00:00:00Z")
+    with pytest.raises(UnicodeEncodeError):
+        NATIVE.source_sha256(1, note, "2021-01-01T00:00:00.000000+00:00", None)
+    with pytest.raises(UnicodeEncodeError):
+        source_sha256(1, note)

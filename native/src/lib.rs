@@ -38,7 +38,9 @@ fn is_dropped_control(c: char) -> bool {
 
 /// `html.drop_control_chars`.
 fn drop_control_chars(text: &str) -> Cow<'_, str> {
-    if text.chars().any(is_dropped_control) {
+    // In UTF-8 a C0 control or DEL is its own byte, and a C1 control starts with 0xC2.
+    let suspect = |b: &u8| (*b < 0x20 && !matches!(*b, b'\t' | b'\n' | b'\r')) || *b == 0x7f || *b == 0xc2;
+    if text.as_bytes().iter().any(suspect) && text.chars().any(is_dropped_control) {
         Cow::Owned(text.chars().filter(|c| !is_dropped_control(*c)).collect())
     } else {
         Cow::Borrowed(text)
@@ -204,9 +206,10 @@ impl Sanitizer {
         if html.is_empty() {
             return String::new();
         }
-        let mut source: String = drop_control_chars(html).into_owned();
-        let mut cleaned = self.clean(&source);
-        if cleaned != source && (source.contains("&#") || !self.literal.parses_literally(&cleaned)) {
+        let first = drop_control_chars(html);
+        let mut cleaned = self.clean(&first);
+        if cleaned != *first && (first.contains("&#") || !self.literal.parses_literally(&cleaned)) {
+            let mut source = first.into_owned();
             for _ in 0..MAX_PASSES {
                 if cleaned == source {
                     break;

@@ -42,23 +42,19 @@ def _content_and_digest(
 ) -> tuple[str, list[dict[str, Any]], int, str, int]:
     """`transform_content` plus the content's sha256 hex and UTF-8 size."""
     if not html:
-        return "", [], 0, *_EMPTY
+        return "", [], 0, _EMPTY_SHA256, 0
     if not may_hold_mention(html):
-        return _with([], 0, sanitize_digest(html))
+        content, sha256, size = sanitize_digest(html)
+        return content, [], 0, sha256, size
     crm_emails = crm_emails_of(note.mentioned_users)
     # Exact legacy spans in plain markup are rewritten as text; anything else takes the DOM.
     done = legacy_mentions_as_text(html, crm_emails, resolution)
-    if done is None:
-        done = normalise_mentions(html, crm_emails, resolution)
-    return _with(done[1], done[2], sanitize_digest(done[0]))
+    with_mentions, mentions, unresolved = done or normalise_mentions(html, crm_emails, resolution)
+    content, sha256, size = sanitize_digest(with_mentions)
+    return content, mentions, unresolved, sha256, size
 
 
-_EMPTY = sanitize_digest("")[1:]
-
-
-def _with(mentions, unresolved, digested):
-    content, sha, size = digested
-    return content, mentions, unresolved, sha, size
+_EMPTY_SHA256 = sanitize_digest("")[1]
 
 
 def transform_note(

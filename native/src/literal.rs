@@ -159,15 +159,7 @@ impl Walk {
             at = lt + 1;
             // `_TAG_NAME`: `<(/?[a-z0-9]*[^a-z0-9 >]?)`; a name with the optional last
             // character is no tag name, and neither is anything unknown.
-            let mut i = lt + 1;
-            let end_tag = bytes.get(i) == Some(&b'/');
-            if end_tag {
-                i += 1;
-            }
-            let name_at = i;
-            while i < bytes.len() && matches!(bytes[i], b'a'..=b'z' | b'0'..=b'9') {
-                i += 1;
-            }
+            let (end_tag, name_at, i) = read_tag_name(bytes, lt + 1);
             if i < bytes.len() && !matches!(bytes[i], b' ' | b'>') {
                 return false;
             }
@@ -218,6 +210,15 @@ impl Walk {
     }
 }
 
+/// After a `<` at `at - 1`: (an end tag?, where the name starts, where it ends), the name
+/// being the `[a-z0-9]*` after an optional `/`.
+fn read_tag_name(bytes: &[u8], at: usize) -> (bool, usize, usize) {
+    let end_tag = bytes.get(at) == Some(&b'/');
+    let name_at = at + usize::from(end_tag);
+    let len = bytes[name_at.min(bytes.len())..].iter().take_while(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9')).count();
+    (end_tag, name_at, name_at + len)
+}
+
 /// Every `<` starts a tag written as the legacy editor (and html5ever) writes tags:
 /// `<name>` or `<name attr="value" …>` with names `[a-z0-9]+`, attribute names
 /// `[a-z][a-z0-9-]*` and values without `"`, `<`, `>`; or `</name>`.
@@ -225,15 +226,8 @@ fn strictly_written(html: &str) -> bool {
     let b = html.as_bytes();
     let mut i = 0;
     while let Some(found) = html[i..].find('<') {
-        i += found + 1;
-        let end_tag = b.get(i) == Some(&b'/');
-        if end_tag {
-            i += 1;
-        }
-        let name_at = i;
-        while i < b.len() && matches!(b[i], b'a'..=b'z' | b'0'..=b'9') {
-            i += 1;
-        }
+        let (end_tag, name_at, name_end) = read_tag_name(b, i + found + 1);
+        i = name_end;
         if i == name_at {
             return false;
         }

@@ -1,15 +1,17 @@
-//! Native core of `crm_notes_migration.transform.html`'s sanitiser (SPEC §5).
+//! Native core of `crm_notes_migration.transform`: the rules that cost the most per note,
+//! each the byte-identical twin of a Python reference that defines it.
 //!
-//! `Sanitizer::sanitize` is `html.reference_sanitize_html` (the Python reference: nh3 with
-//! a Python attribute callback, the fixed-point loop and its literal-parse proof) in one
-//! native call: the same ammonia and html5ever as nh3 0.3.8, the same attribute rules,
-//! the same loop and the same proof. Its output must be the reference's, byte for byte;
-//! `tests/unit/test_native_core.py` holds it to that on the seed, the XSS corpus and
-//! generated HTML.
+//! - `Sanitizer::sanitize` is `html.reference_sanitize_html` (nh3 with a Python attribute
+//!   callback, the fixed-point loop and its literal-parse proof) in one native call: the
+//!   same ammonia and html5ever as nh3 0.3.8, the same attribute rules, loop and proof.
+//! - `legacy_mentions_as_text` (`mentions.rs`), `may_hold_mention` and `source_sha256`
+//!   (`source.rs`) are their namesakes in `mention_text`, `mentions` and `identity`.
 //!
-//! Python's string semantics are kept where the rules use them: `str.isspace` (which also
-//! counts U+001C..U+001F) for `strip`/`split`/`\s`, and `re.IGNORECASE`'s matches for
-//! ASCII letters (`i` also matches U+0130 and U+0131, `s` also U+017F).
+//! `tests/unit/test_native_core.py` holds each to its reference on the seed, the XSS
+//! corpus and generated input. Python's string semantics are kept where the rules use
+//! them: `str.isspace` (which also counts U+001C..U+001F) for `strip`/`split`/`\s`, and
+//! `re.IGNORECASE`'s matches for ASCII letters (`i` also matches U+0130 and U+0131, `s`
+//! also U+017F).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -186,12 +188,14 @@ const MAX_PASSES: usize = 4;
 struct Sanitizer {
     builder: ammonia::Builder<'static>,
     literal: literal::Walk,
-    /// The walk for raw legacy markup (`literal_grammar._EVERY_ELEMENT`).
+    /// The walk for raw legacy markup (`literal_grammar.EVERY_ELEMENT`).
     every_element: literal::Walk,
     /// ` rel="<link_rel>">`, what `strip_mention_rel` removes (but the `>`).
     rel_attribute: String,
 }
 
+/// ammonia's builder borrows its names for its lifetime; the process builds one sanitiser
+/// (`html.NATIVE`), so its allowlists live as long as the process anyway.
 fn leak(s: String) -> &'static str {
     Box::leak(s.into_boxed_str())
 }

@@ -17,4 +17,7 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 export UV_PYTHON_DOWNLOADS=never
+if ! compgen -G ".venv/lib/python3*/site-packages/crm_notes_native" >/dev/null; then
+  echo "[bootstrap] building the native core (native/, cargo): about a minute the first time" >&2
+fi
 .tools/bin/uv sync --frozen --python "$(command -v python3)" --quiet

@@ -233,12 +233,13 @@ impl Sanitizer {
 impl Sanitizer {
     /// The sanitiser for these allowlists (`html.CLEANER_OPTIONS` and the style rules).
     #[new]
-    #[pyo3(signature = (*, tags, clean_content_tags, attributes, link_rel, url_schemes,
-                        style_properties, safe_style_value, literal_elements))]
+    #[pyo3(signature = (*, tags, clean_content_tags, attributes, strip_comments, link_rel,
+                        url_schemes, style_properties, safe_style_value, literal_elements))]
     fn new(
         tags: HashSet<String>,
         clean_content_tags: HashSet<String>,
         attributes: HashMap<String, HashSet<String>>,
+        strip_comments: bool,
         link_rel: String,
         url_schemes: HashSet<String>,
         style_properties: HashSet<String>,
@@ -268,7 +269,7 @@ impl Sanitizer {
             builder.generic_attributes(generic);
         }
         builder.attribute_filter(move |tag, attribute, value| rules.filter(tag, attribute, value));
-        builder.strip_comments(true);
+        builder.strip_comments(strip_comments);
         let rel_attribute = format!(" rel=\"{link_rel}\">");
         builder.link_rel(Some(leak(link_rel)));
         builder.url_schemes(url_schemes.into_iter().map(leak).collect());

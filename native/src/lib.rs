@@ -4,8 +4,9 @@
 //! - `Sanitizer::sanitize` is `html.reference_sanitize_html` (nh3 with a Python attribute
 //!   callback, the fixed-point loop and its literal-parse proof) in one native call: the
 //!   same ammonia and html5ever as nh3 0.3.8, the same attribute rules, loop and proof.
-//! - `legacy_mentions_as_text` (`mentions.rs`), `may_hold_mention` and `source_sha256`
-//!   (`source.rs`) are their namesakes in `mention_text`, `mentions` and `identity`.
+//! - `Sanitizer.legacy_mentions_as_text` (`mentions.rs`), `Sanitizer.may_hold_mention` and
+//!   the module's `source_sha256` (`source.rs`) are their namesakes in `mention_text`,
+//!   `mentions` and `identity`.
 //!
 //! `tests/unit/test_native_core.py` holds each to its reference on the seed, the XSS
 //! corpus and generated input. Python's string semantics are kept where the rules use
@@ -314,20 +315,6 @@ impl Sanitizer {
         mentions::may_hold_mention(html)
     }
 
-    /// `identity.source_sha256_of_utc(cid, note, created_at, updated_at)`; a TypeError for
-    /// a field that is no JSON scalar of the contract (the caller has the reference path).
-    #[staticmethod]
-    #[pyo3(signature = (cid, note, created_at, updated_at))]
-    fn source_sha256(
-        py: Python<'_>,
-        cid: &Bound<'_, PyAny>,
-        note: &Bound<'_, PyAny>,
-        created_at: &str,
-        updated_at: Option<&str>,
-    ) -> PyResult<String> {
-        source::source_sha256(py, cid, note, created_at, updated_at)
-    }
-
     /// `reparse.parses_literally(html, tags)` (the walk alone; the grammar is its subset).
     fn parses_literally(&self, html: &str) -> bool {
         self.literal.parses_literally(html)
@@ -343,6 +330,7 @@ impl Sanitizer {
 #[pymodule]
 fn crm_notes_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Sanitizer>()?;
+    m.add_function(wrap_pyfunction!(source::source_sha256, m)?)?;
     Ok(())
 }
 

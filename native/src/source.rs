@@ -100,7 +100,10 @@ fn write_user(out: &mut Vec<u8>, py: Python<'_>, user: &Bound<'_, PyAny>) -> PyR
     write_object(out, user, &[intern!(py, "crm_user_id"), intern!(py, "email"), intern!(py, "name")])
 }
 
-/// `source_sha256_of_utc(cid, note, created_at, updated_at)`.
+/// `identity.source_sha256_of_utc(cid, note, created_at, updated_at)`; a TypeError for a
+/// field that is no JSON scalar of the contract (the caller has the reference path).
+#[pyfunction]
+#[pyo3(signature = (cid, note, created_at, updated_at))]
 pub fn source_sha256(
     py: Python<'_>,
     cid: &Bound<'_, PyAny>,

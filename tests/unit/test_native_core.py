@@ -222,6 +222,6 @@ def test_source_sha256_escapes_like_json_dumps_at_every_offset(content, name):
 def test_source_sha256_of_a_lone_surrogate_fails_as_the_reference_does():
     note = NoteV1(legacy_crm_note_id=1, crm_person_id=2, content_html="a\ud800", created_at="2021-01-01T00:00:00Z")
     with pytest.raises(UnicodeEncodeError):
-        NATIVE.source_sha256(1, note, "2021-01-01T00:00:00.000000+00:00", None)
+        html_module.native_source_sha256(1, note, "2021-01-01T00:00:00.000000+00:00", None)
     with pytest.raises(UnicodeEncodeError):
         source_sha256(1, note)

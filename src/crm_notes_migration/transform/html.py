@@ -32,6 +32,7 @@ import nh3
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "1")
 os.environ.setdefault("MIMALLOC_ARENA_EAGER_COMMIT", "0")
 from crm_notes_native import Sanitizer as _NativeSanitizer  # noqa: E402 - after the settings
+from crm_notes_native import source_sha256 as native_source_sha256  # noqa: E402,F401 - for identity
 from selectolax.lexbor import LexborHTMLParser
 
 from .literal_grammar import EVERY_ELEMENT, compile_grammars

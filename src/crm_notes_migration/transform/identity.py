@@ -9,7 +9,7 @@ from typing import Any
 from bson import ObjectId
 
 from ..contract import NoteV1
-from .html import NATIVE
+from .html import native_source_sha256 as _native_source_sha256
 
 #: Namespace of the deterministic `_id`; changing it would change every `_id`.
 NOTE_ID_NAMESPACE = b"crm_notes_migration/contact_notes/v1"
@@ -81,7 +81,7 @@ def source_sha256_of_utc(cid: int, note: NoteV1, created_at: str, updated_at: st
     (UTC ISO-8601 with microseconds; None for a null `updated_at`)."""
     if _FAST_FIELDS_OK:
         try:
-            return NATIVE.source_sha256(int(cid), note, created_at, updated_at)
+            return _native_source_sha256(int(cid), note, created_at, updated_at)
         except (TypeError, UnicodeEncodeError):  # the reference path below decides (and raises)
             pass
     return _reference_source_sha256(cid, note)

@@ -17,7 +17,6 @@ from ..cdp.store import MongoNoteStore
 from ..ingest import ingest_notes
 from ..memory import bound_heap_growth, settle_after_startup
 from ..transform import TransformOptions
-from ..transform.html import warm_up as warm_up_transform
 from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
 
 log = logging.getLogger(__name__)
@@ -86,7 +85,6 @@ def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event |
     ensure_indexes(db)
     broker = build_broker(settings)
     declare_ingest_actor(broker, make_batch_handler(settings, db, BatchQueue(broker)))
-    warm_up_transform()  # before consuming: the first batch would pay it otherwise
     settle_after_startup()
     worker = Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
     if threading.current_thread() is threading.main_thread():

@@ -36,7 +36,7 @@ from crm_notes_native import Sanitizer as _NativeSanitizer  # noqa: E402 - after
 from crm_notes_native import source_sha256 as native_source_sha256  # noqa: E402,F401 - for identity
 from selectolax.lexbor import LexborHTMLParser
 
-from .literal_grammar import EVERY_ELEMENT, compile_grammars
+from .literal_grammar import EVERY_ELEMENT
 from .reparse import parses_literally
 
 #: Elements whose content is code (or fallback of code): removed with everything inside.
@@ -216,12 +216,6 @@ _EMPTY_DIGEST = ("", hashlib.sha256(b"").hexdigest(), 0)
 def sanitize_digest(html: str | None) -> tuple[str, str, int]:
     """`(content, sha256 hex of its UTF-8, its UTF-8 length)` for `content = sanitize_html(html)`."""
     return NATIVE.sanitize_digest(html) if html else _EMPTY_DIGEST
-
-
-def warm_up() -> None:
-    """Build now what the sanitiser would otherwise build lazily on its first notes (the
-    literal grammars of `reparse` and `mention_text`); for long-running processes."""
-    compile_grammars(ALLOWED_TAGS)
 
 
 def visible_text(html: str) -> str:

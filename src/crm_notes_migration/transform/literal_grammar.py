@@ -151,14 +151,6 @@ EVERY_ELEMENT = frozenset(_INLINE_HOLDERS + _CONTAINERS + (
     "p", "a", "br", "img", "hr", "ol", "ul", "li", "table", "tbody", "thead", "tfoot", "tr", "td", "th"))
 
 
-def compile_grammars(allowed: frozenset[str]) -> None:
-    """Compile now the grammars `matches_literal_grammar(…, allowed)` and
-    `spells_literal_tree` use (otherwise compiled on first use: tens of ms, the pattern
-    is large), so that a long-running process does not pay it on its first note."""
-    _grammar(allowed)
-    _grammar(EVERY_ELEMENT)
-
-
 def spells_literal_tree(html: str) -> bool:
     """True only if every `<` of `html` starts a tag written as html5ever writes it
     (`name="value"` attributes) and a `div` fragment parse builds exactly the tree the tags

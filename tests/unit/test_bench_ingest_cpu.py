@@ -1,0 +1,51 @@
+"""`bench.ingest`'s CPU accounting (`LocalCpu`) counts what ran, in the group it belongs to."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import psutil
+
+import bench.ingest as bench_ingest
+from bench.ingest import LocalCpu
+
+#: A child that burns 0.4 s of CPU when told to, says so, and lives until its stdin closes
+#: (the CPU of a process that ended before the block's end is not counted).
+CHILD = ("import sys, time\nsys.stdin.readline()\nt = time.process_time()\n"
+         "while time.process_time() - t < 0.4:\n    pass\nprint('done', flush=True)\nsys.stdin.read()\n")
+
+
+def test_a_watched_process_and_this_one_are_counted():
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        with LocalCpu([psutil.Process(child.pid)]) as local:
+            child.stdin.write(b"go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == b"done\n"  # its 0.4 s were burnt inside the block
+            t = time.process_time()
+            while time.process_time() - t < 0.2:
+                pass
+        child.stdin.close()
+        assert child.wait(30) == 0
+    finally:
+        child.kill()
+    assert local.all_s >= 0.55  # 0.4 s (child) + 0.2 s (this process), less clock granularity
+    assert local.elapsed_s >= 0.55
+    assert 0.5 < local.busy_cores() <= 1.5
+
+
+def test_no_local_store_process_gives_no_store_figure(monkeypatch):
+    monkeypatch.setattr(bench_ingest, "STORE_PROCESSES", ("no-such-store-process",))
+    with LocalCpu() as local:
+        pass
+    assert local.store_s is None
+
+
+def test_a_process_named_like_the_store_counts_as_store(monkeypatch):
+    monkeypatch.setattr(bench_ingest, "STORE_PROCESSES", (psutil.Process().name(),))
+    with LocalCpu() as local:
+        t = time.process_time()
+        while time.process_time() - t < 0.2:
+            pass
+    assert local.store_s is not None and local.store_s >= 0.15

@@ -3,11 +3,14 @@ wrote (cid markers), and still finds every stored note when the cid was written:
 store (another process), or before markers existed."""
 from __future__ import annotations
 
+import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
 from bson import Int64
 
+from crm_notes_migration.cdp import cid_markers
 from crm_notes_migration.cdp.cid_markers import PARKED_KIND
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, NOTE_CIDS, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
@@ -95,3 +98,63 @@ def test_parked_markers_list_the_parked_ids_only(isolated_settings):
     add_contacts(db, CID, [2])
     landed = _ingest(isolated_settings, db, [note(2, 2)], NOW + timedelta(hours=1))
     assert landed.unparked == 1 and db.contact_notes_migration_parked.count_documents({"cid": CID}) == 0
+
+
+def test_markers_of_a_cid_can_be_added_while_another_thread_reads_them(isolated_settings, monkeypatch):
+    """A worker's threads share one store: one thread marks a chunk of a cid while another
+    checks that cid's markers. Interleaved here deterministically: while `mark` walks the
+    cid's known markers, another "thread" (called from inside the walk) adds a marker of
+    the same cid. Iterating a dict that grows raises RuntimeError, which once failed a
+    batch for good in a 210k-note demo; the markers are copied on write now."""
+    db = open_database(isolated_settings)
+    markers = MongoNoteStore(db).markers
+    markers.mark([{"cid": CID, "legacy_crm_note_id": lid} for lid in range(100, 111)])
+    real = cid_markers._matches
+    interleaved = []
+
+    def matches_meanwhile_another_thread_marks(entry, lo, hi, wanted):
+        if not interleaved:
+            interleaved.append(True)
+            markers.mark([{"cid": CID, "legacy_crm_note_id": 500}])  # a new marker of the same cid
+        return real(entry, lo, hi, wanted)
+
+    monkeypatch.setattr(cid_markers, "_matches", matches_meanwhile_another_thread_marks)
+    # id 1 is not in the known marker (100-110): the walk goes on to the next marker
+    markers.mark([{"cid": CID, "legacy_crm_note_id": lid} for lid in (1, 2, 300)])
+    assert interleaved
+    monkeypatch.setattr(cid_markers, "_matches", real)
+    assert markers.may_have_notes(CID, [300]) and markers.may_have_notes(CID, [500])
+    assert not markers.may_have_notes(CID, [400])
+    fresh = MongoNoteStore(db).markers  # what another process reads back from the collection
+    assert fresh.may_have_notes(CID, [300]) and fresh.may_have_notes(CID, [500]) and fresh.may_have_notes(CID, [105])
+
+
+def test_many_threads_mark_and_read_one_cid_at_once(isolated_settings):
+    """The same race left to real threads, switching as often as Python lets them (with the
+    markers changed in place, this failed in 2 of 3 runs)."""
+    db = open_database(isolated_settings)
+    markers = MongoNoteStore(db).markers
+    errors = []
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+
+    def work(k):
+        try:
+            for j in range(15):
+                lid = 1 + k * 1000 + j * 10
+                markers.mark([{"cid": CID, "legacy_crm_note_id": lid}, {"cid": CID, "legacy_crm_note_id": lid + 1}])
+                markers.may_have_notes(CID, [lid + 5_000_000])  # a miss: reads the collection, publishes
+                assert markers.may_have_notes(CID, [lid])
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert errors == []
+    assert all(markers.may_have_notes(CID, [1 + k * 1000 + j * 10]) for k in range(6) for j in range(15))

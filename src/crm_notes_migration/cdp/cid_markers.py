@@ -48,7 +48,12 @@ def _matches(entry: Entry, lo: int, hi: int, wanted: set[int]) -> bool:
 
 
 class CidMarkers:
-    """The `migration_note_cids` collection, with a memory of the markers seen."""
+    """The `migration_note_cids` collection, with a memory of the markers seen.
+
+    One instance serves every thread of a worker. The memory is copied on write: each
+    (kind, cid) maps to a dict that is never changed once published, and an update
+    publishes a new one under a lock, so a thread may read and iterate it while another
+    adds markers of the same cid (iterating a dict that another thread grows raises)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -56,6 +61,16 @@ class CidMarkers:
         self._seen: dict[tuple[str, int], dict[str, Entry]] = {}
         self._ready = False
         self._lock = threading.Lock()
+        self._publish_lock = threading.Lock()
+
+    def _known(self, kind: str, cid: int) -> dict[str, Entry]:
+        """The markers seen of (kind, cid): a dict no one changes (see the class)."""
+        return self._seen.get((kind, cid), {})
+
+    def _publish(self, kind: str, cid: int, entries: dict[str, Entry]) -> None:
+        """Add markers seen: a new dict replaces the published one."""
+        with self._publish_lock:
+            self._seen[(kind, cid)] = {**self._seen.get((kind, cid), {}), **entries}
 
     def _ensure_initialised(self) -> None:
         if self._ready:
@@ -82,7 +97,7 @@ class CidMarkers:
                 raise
 
     def _any(self, kind: str, cid: int, lo: int, hi: int, wanted: set[int]) -> bool:
-        return any(_matches(e, lo, hi, wanted) for e in self._seen.get((kind, cid), {}).values())
+        return any(_matches(e, lo, hi, wanted) for e in self._known(kind, cid).values())
 
     def may_have(self, kind: str, cid: int, keys: Sequence[Any]) -> bool:
         """Whether documents of the cid with these keys may have been written: legacy ids
@@ -94,10 +109,11 @@ class CidMarkers:
         if self._any(kind, cid, lo, hi, wanted):
             return True
         self._ensure_initialised()
-        seen = self._seen.setdefault((kind, cid), {})
+        found: dict[str, Entry] = {}
         for r in self.coll.find({"cid": cid}):
             if r.get("kind", NOTES) == kind:
-                seen[r["_id"]] = (int(r["lo"]), int(r["hi"]), frozenset(r["ids"]) if "ids" in r else None)
+                found[r["_id"]] = (int(r["lo"]), int(r["hi"]), frozenset(r["ids"]) if "ids" in r else None)
+        self._publish(kind, cid, found)
         return self._any(kind, cid, lo, hi, wanted)
 
     def may_have_notes(self, cid: int, legacy_ids: Sequence[int]) -> bool:
@@ -112,7 +128,7 @@ class CidMarkers:
             by_cid.setdefault(int(doc["cid"]), set()).add(key)
         rows, entries = [], []
         for cid, ids in by_cid.items():
-            known = self._seen.get((kind, cid), {}).values()
+            known = self._known(kind, cid).values()
             listed = frozenset(ids) if kind == PARKED_KIND else None
             lo, hi = (0, 0) if listed is not None else (min(ids), max(ids))
             if all(any(_matches(e, *((0, 0) if listed is not None else (i, i)), {i}) for e in known) for i in ids):
@@ -123,10 +139,10 @@ class CidMarkers:
             if listed is not None:
                 row["ids"] = sorted(ids)
             rows.append(row)
-            entries.append(((kind, cid), key, (lo, hi, listed)))
+            entries.append((cid, key, (lo, hi, listed)))
         if not rows:
             return
         self._ensure_initialised()
         self._insert(rows)
-        for where, key, entry in entries:
-            self._seen.setdefault(where, {})[key] = entry
+        for cid, key, entry in entries:
+            self._publish(kind, cid, {key: entry})

@@ -22,6 +22,9 @@ COUNTS_PATH = "/v1/migrations/crm-notes/counts"
 METRICS_PATH = "/metrics"
 #: The API's gauge of notes still queued, every cid together (one Redis GET to answer).
 QUEUED_NOTES_METRIC = "migration_queued_notes"
+#: The API's gauges of jobs waiting, running or to be retried, and of jobs failed for good.
+LIVE_JOBS_METRIC = "migration_live_jobs"
+FAILED_JOBS_METRIC = "migration_failed_jobs"
 #: Attempts for connection errors and 5xx before giving up.
 DEFAULT_MAX_ATTEMPTS = 8
 #: First backoff delay in seconds; doubles per attempt up to DEFAULT_BACKOFF_CAP_S.
@@ -42,6 +45,9 @@ _JSON_HEADERS = {"Content-Type": "application/json"}
 PER_CID_DRAIN_MAX = 8
 #: While waiting on one cid, sleep at least this many times as long as its count took.
 PROBE_COST_FACTOR = 4.0
+#: While waiting on counts, how often the API's job gauges are read to see whether
+#: waiting can still end (`QueueStuck`); waiting on the queued-notes gauge reads them anyway.
+STUCK_CHECK_EVERY_S = 5.0
 
 
 class _SentOnce:
@@ -69,6 +75,11 @@ class MigrationApiError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class QueueStuck(TimeoutError):
+    """Waiting for the queue to drain cannot end: no job is waiting, running or due for a
+    retry, and some failed for good. `args`: (message, the counts read so far)."""
 
 
 def _retry_after_seconds(value: str | None, default: float) -> float:
@@ -192,24 +203,59 @@ class MigrationApiClient:
                                 write=self._http.timeout.write, pool=self._http.timeout.pool)
         return self._request("GET", COUNTS_PATH, params=params, timeout=timeout).json()
 
-    def queued_notes(self) -> float | None:
-        """The API's queued-notes gauge (every cid together), or None when the API does not
-        give it. A cheap hint only: the counts endpoint is what decides."""
+    def queue_gauges(self) -> dict[str, float]:
+        """The API's queue gauges (QUEUED_NOTES_METRIC, LIVE_JOBS_METRIC, FAILED_JOBS_METRIC)
+        that it gives and can read now (NaN, Redis unavailable: left out); {} when /metrics
+        does not answer. One GET: three Redis reads for the API."""
         try:
             response = self._http.get(METRICS_PATH)
         except httpx.TransportError:
-            return None
+            return {}
         if response.status_code != 200:
-            return None
+            return {}
+        wanted = (QUEUED_NOTES_METRIC, LIVE_JOBS_METRIC, FAILED_JOBS_METRIC)
+        gauges: dict[str, float] = {}
         for line in response.text.splitlines():
             name, _, value = line.partition(" ")
-            if name == QUEUED_NOTES_METRIC:
+            if name in wanted:
                 try:
                     number = float(value)
                 except ValueError:
-                    return None
-                return None if number != number else number  # NaN: Redis unavailable
+                    continue
+                if number == number:  # not NaN
+                    gauges[name] = number
+        return gauges
+
+    def queued_notes(self) -> float | None:
+        """The API's queued-notes gauge (every cid together), or None when the API does not
+        give it. A cheap hint only: the counts endpoint is what decides."""
+        return self.queue_gauges().get(QUEUED_NOTES_METRIC)
+
+    @staticmethod
+    def _stuck(gauges: dict[str, float]) -> str | None:
+        """Why waiting cannot end, from the gauges; None when it can (or they do not say)."""
+        failed = gauges.get(FAILED_JOBS_METRIC, 0)
+        if gauges.get(LIVE_JOBS_METRIC) == 0 and failed > 0:
+            return (f"no job is left on the queue but {failed:.0f} that failed for good: "
+                    f"`crm-notes-migrate failed-jobs` lists them and their errors, "
+                    f"`failed-jobs --requeue` retries them")
         return None
+
+    def _stuck_check(self) -> Callable[[dict[int, dict[str, Any]]], None]:
+        """A check to call on each poll of the counts: every STUCK_CHECK_EVERY_S it reads
+        the gauges and raises `QueueStuck` (with the counts so far) if waiting cannot end."""
+        last = time.monotonic()
+
+        def check(latest: dict[int, dict[str, Any]]) -> None:
+            nonlocal last
+            if time.monotonic() - last < STUCK_CHECK_EVERY_S:
+                return
+            last = time.monotonic()
+            why = self._stuck(self.queue_gauges())
+            if why is not None:
+                raise QueueStuck(why, latest)
+
+        return check
 
     def wait_drained(
         self,
@@ -230,7 +276,10 @@ class MigrationApiClient:
         cid alone no more often than PROBE_COST_FACTOR times as long as a poll takes; then
         every cid's counts are read at once, and cids still pending are waited on in the
         second way (the counts decide: the gauge is only a cheap hint). Raises
-        `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`.
+        `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`, and its
+        subclass `QueueStuck` once the API's gauges say that nothing left on the queue can
+        land what is pending (only jobs that failed for good are left; read on each poll of
+        the gauge, every STUCK_CHECK_EVERY_S while polling counts).
         `on_queued` hears the gauge's value while it is the thing waited on.
         """
         cids = list(cids)
@@ -238,14 +287,21 @@ class MigrationApiClient:
         if len(cids) <= PER_CID_DRAIN_MAX:
             return self._drain_each(cids, deadline, timeout_s, on_progress, poll_interval_s)
         latest: dict[int, dict[str, Any]] = {}
-        while (queued := self.queued_notes()) is not None and queued > 0:
+        while True:
+            gauges = self.queue_gauges()
+            queued = gauges.get(QUEUED_NOTES_METRIC)
+            if queued is None or queued <= 0:
+                break
             if on_queued is not None:
                 on_queued(int(queued))
+            if (why := self._stuck(gauges)) is not None:
+                raise QueueStuck(f"{queued:.0f} notes still queued: {why}", latest)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{queued:.0f} notes still queued after {timeout_s:.0f}s", latest)
             self._sleep(poll_interval_s)
         read_all = queued is not None  # the gauge says the queue is empty: read every cid now
         probe = cids[-1]
+        stop_if_stuck = self._stuck_check()
         while True:
             took = 0.0
             if not read_all:
@@ -264,6 +320,7 @@ class MigrationApiClient:
                 probe = waiting[-1]
             if on_progress is not None:
                 on_progress(latest)
+            stop_if_stuck(latest)
             if time.monotonic() >= deadline:
                 left = sum(1 for c in cids if latest.get(c, {}).get("pending", 1) > 0)
                 raise TimeoutError(f"{left} cid(s) still pending after {timeout_s:.0f}s", latest)
@@ -274,6 +331,7 @@ class MigrationApiClient:
     def _drain_each(self, cids, deadline, timeout_s, on_progress, poll_interval_s) -> dict[int, dict[str, Any]]:
         latest: dict[int, dict[str, Any]] = {}
         waiting = deque(cids)
+        stop_if_stuck = self._stuck_check()
         while waiting:
             cid = waiting[0]
             latest[cid] = self.counts(cid)
@@ -282,6 +340,7 @@ class MigrationApiClient:
                 continue
             if on_progress is not None:
                 on_progress(latest)
+            stop_if_stuck(latest)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{len(waiting)} cid(s) still pending after {timeout_s:.0f}s", latest)
             self._sleep(poll_interval_s)

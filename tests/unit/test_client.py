@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crm_notes_migration.client import MigrationApiClient, MigrationApiError
+import crm_notes_migration.client as client_module
+from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
 
 
 class ScriptedServer:
@@ -263,3 +264,54 @@ def test_wait_drained_gauge_empty_but_counts_still_pending_falls_back_to_polling
     base = "/v1/migrations/crm-notes/counts"
     assert [r[1] for r in server.requests] == ["/metrics", f"{base}?cid=10", base, f"{base}?cid=5", base]
     assert final[5]["pending"] == 0 and len(sleeps) == 1
+
+
+def _job_metrics(queued: str, live: str, failed: str) -> bytes:
+    return _metrics(queued) + (f"# TYPE migration_live_jobs gauge\nmigration_live_jobs {live}\n"
+                               f"# TYPE migration_failed_jobs gauge\nmigration_failed_jobs {failed}\n").encode()
+
+
+def test_waiting_on_the_gauge_stops_when_only_failed_jobs_are_left(sleeps):
+    cids = list(range(1, 11))
+    server = ScriptedServer([
+        (200, {}, _job_metrics("700.0", "1.0", "2.0")),  # a job still runs: it may land the rest
+        (200, {}, _job_metrics("500.0", "0.0", "2.0")),  # nothing left that could
+    ])
+    try:
+        with pytest.raises(QueueStuck, match=r"500 notes still queued: .* 2 that failed for good.*failed-jobs --requeue"):
+            make_client(server.url, sleeps).wait_drained(cids, timeout_s=3600, poll_interval_s=0.5)
+    finally:
+        server.close()
+    assert [r[1] for r in server.requests] == ["/metrics", "/metrics"]
+    assert sleeps == [0.5]
+
+
+def test_waiting_per_cid_checks_the_job_gauges_and_stops(sleeps, monkeypatch):
+    monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
+    server = ScriptedServer([
+        (200, {}, _row(1, 3)),
+        (200, {}, _job_metrics("3.0", "1.0", "1.0")),  # live: wait on
+        (200, {}, _row(1, 3)),
+        (200, {}, _job_metrics("3.0", "0.0", "1.0")),  # only the failed job is left
+    ])
+    try:
+        with pytest.raises(QueueStuck) as stuck:
+            make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)
+    finally:
+        server.close()
+    assert stuck.value.args[1][1]["pending"] == 3  # the counts so far, as a timeout gives them
+    assert [r[1] for r in server.requests] == ["/v1/migrations/crm-notes/counts?cid=1", "/metrics"] * 2
+
+
+def test_an_api_without_job_gauges_is_waited_on_as_before(sleeps, monkeypatch):
+    monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
+    server = ScriptedServer([
+        (200, {}, _row(1, 3)),
+        (404, {}, {}),
+        (200, {}, _row(1, 0)),
+    ])
+    try:
+        final = make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)
+    finally:
+        server.close()
+    assert final[1]["pending"] == 0

@@ -70,11 +70,16 @@ def _install_error_handlers(app: FastAPI) -> None:
 #: The queue's notes still to ingest, every cid together: one Redis GET, so `run` can
 #: wait for the queue to drain without asking the store (counts scan it on FerretDB).
 QUEUED_NOTES_METRIC = "migration_queued_notes"
+#: Jobs waiting, running or waiting to be retried; and jobs that failed for good. With no
+#: live job and a failed one, notes still pending wait for `failed-jobs --requeue`:
+#: `run` stops waiting and says so.
+LIVE_JOBS_METRIC = "migration_live_jobs"
+FAILED_JOBS_METRIC = "migration_failed_jobs"
 
 
-def _queued_or_nan(queue: BatchQueue) -> float:
+def _gauge_or_nan(read) -> float:
     try:
-        return float(queue.queued_notes())
+        return float(read())
     except redis.exceptions.RedisError:
         return float("nan")
 
@@ -113,7 +118,11 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
     queued = Gauge(QUEUED_NOTES_METRIC, "Notes of batches enqueued and not done yet (all cids)", registry=registry)
-    queued.set_function(lambda: _queued_or_nan(queue))
+    queued.set_function(lambda: _gauge_or_nan(queue.queued_notes))
+    live = Gauge(LIVE_JOBS_METRIC, "Jobs waiting, running or waiting to be retried", registry=registry)
+    live.set_function(lambda: _gauge_or_nan(queue.live_jobs))
+    failed = Gauge(FAILED_JOBS_METRIC, "Jobs that failed for good (see failed-jobs)", registry=registry)
+    failed.set_function(lambda: _gauge_or_nan(queue.failed_job_count))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):

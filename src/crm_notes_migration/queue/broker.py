@@ -180,6 +180,14 @@ class BatchQueue:
     def ping(self) -> bool:
         return bool(self.client.ping())
 
+    def live_jobs(self) -> int:
+        """Jobs waiting on the queue, running, or waiting to be retried (Dramatiq's qsize)."""
+        return int(self.broker.do_qsize(QUEUE_NAME))
+
+    def failed_job_count(self) -> int:
+        """Jobs that failed for good (dead-lettered), one Redis command."""
+        return int(self.client.zcard(self._dead_letter_keys()[0]))
+
     def _dead_letter_keys(self) -> tuple[str, str]:
         base = f"{self.ns}:{QUEUE_NAME}.XQ"
         return base, base + ".msgs"

@@ -242,18 +242,31 @@ class MigrationApiClient:
         return None
 
     def _stuck_check(self) -> Callable[[dict[int, dict[str, Any]]], None]:
-        """A check to call on each poll of the counts: every STUCK_CHECK_EVERY_S it reads
-        the gauges and raises `QueueStuck` (with the counts so far) if waiting cannot end."""
+        """A check to call on each poll of the counts while notes are pending: every
+        STUCK_CHECK_EVERY_S it reads the gauges and raises `QueueStuck` (with the counts so
+        far) if waiting cannot end: only failed jobs are left, or, at two checks in a row,
+        the queue holds no job at all (Redis lost its data: the batches must be sent again,
+        and a batch sent again is queued again)."""
         last = time.monotonic()
+        empty_before = False
 
         def check(latest: dict[int, dict[str, Any]]) -> None:
-            nonlocal last
+            nonlocal last, empty_before
             if time.monotonic() - last < STUCK_CHECK_EVERY_S:
                 return
             last = time.monotonic()
-            why = self._stuck(self.queue_gauges())
+            gauges = self.queue_gauges()
+            why = self._stuck(gauges)
             if why is not None:
                 raise QueueStuck(why, latest)
+            empty = gauges.get(LIVE_JOBS_METRIC) == 0 and gauges.get(FAILED_JOBS_METRIC) == 0
+            if empty and empty_before:
+                pending = sum(int(c.get("pending", 0)) for c in latest.values())
+                raise QueueStuck(
+                    f"{pending} notes are pending but the queue holds no job for them (Redis restarted "
+                    f"without its data?): send them again (`run` again, or `reconcile --repair`); a "
+                    f"batch sent again is queued again", latest)
+            empty_before = empty
 
         return check
 

@@ -9,7 +9,9 @@ import uuid
 import psycopg
 import pytest
 
+import crm_notes_migration.client as client_module
 from crm_notes_migration.cdp.mongo import open_database
+from crm_notes_migration.client import MigrationApiClient, QueueStuck
 
 from ..conftest import ADMIN_PG_URL, _pg_url
 from .cdp_support import ROOT, ApiServer, add_contacts, batch, drained, free_port, note, start_worker, stop_process, wait_until
@@ -46,7 +48,9 @@ def _post(api, b) -> None:
     wait_until(ok, 20, interval=0.5, what=f"batch {b['batch_id']} accepted")
 
 
-def test_redis_restarted_empty_counts_show_the_loss_and_resending_lands_it(isolated_settings, private_redis, tmp_path):
+def test_redis_restarted_empty_counts_show_the_loss_and_resending_lands_it(isolated_settings, private_redis, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 1.0)
     port, procs, restart = private_redis
     settings = isolated_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
     db = open_database(settings)
@@ -68,6 +72,13 @@ def test_redis_restarted_empty_counts_show_the_loss_and_resending_lands_it(isola
             time.sleep(5)
             counts = api.counts(CID)
             assert counts["migrated"] == 100 and counts["pending"] == 100  # what is missing shows
+            # `run`, waiting for these to drain, sees that no job is left for them and says
+            # to send them again, instead of waiting out its timeout
+            with MigrationApiClient(api.url, settings.migration_api_token) as client:
+                started = time.monotonic()
+                with pytest.raises(QueueStuck, match="holds no job for them.*send them again"):
+                    client.wait_drained([CID], timeout_s=600, poll_interval_s=0.2)
+                assert time.monotonic() - started < 30
             for b in lost:  # the extractor's resume / reconcile's repair re-send it
                 _post(api, b)
             wait_until(lambda: drained(api, CID, 200), 60, what="re-sent batches")

@@ -315,3 +315,21 @@ def test_an_api_without_job_gauges_is_waited_on_as_before(sleeps, monkeypatch):
     finally:
         server.close()
     assert final[1]["pending"] == 0
+
+
+def test_waiting_per_cid_stops_when_the_queue_holds_no_job_at_two_checks_in_a_row(sleeps, monkeypatch):
+    monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
+    empty, busy = _job_metrics("0.0", "0.0", "0.0"), _job_metrics("3.0", "1.0", "0.0")
+    server = ScriptedServer([
+        (200, {}, _row(1, 3)), (200, {}, empty),  # once: a batch may be between ledger and queue
+        (200, {}, _row(1, 3)), (200, {}, busy),   # a job again: the count starts over
+        (200, {}, _row(1, 3)), (200, {}, empty),
+        (200, {}, _row(1, 3)), (200, {}, empty),  # twice in a row: nothing can land these
+    ])
+    try:
+        with pytest.raises(QueueStuck, match="3 notes are pending but the queue holds no job") as stuck:
+            make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)
+    finally:
+        server.close()
+    assert stuck.value.args[1][1]["pending"] == 3
+    assert len(server.requests) == 8 and sleeps == [0.5, 0.5, 0.5]

@@ -12,8 +12,8 @@ import pymongo
 import pytest
 
 from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.client import MigrationApiClient
-from crm_notes_migration.reconcile.service import reconcile, select_cids
+from crm_notes_migration.client import MigrationApiClient, QueueStuck
+from crm_notes_migration.reconcile.service import reconcile, reconcile_and_repair, select_cids
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.stack import LocalStack, cli_command, settings_env
@@ -118,3 +118,38 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
             conn.execute("UPDATE crm_notes SET deleted_at = NULL WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
         code, out, err = reconcile_cli(settings, tmp_path)
         assert code == 0, (err, out and out["totals"])
+
+
+class _QueueStuckClient:
+    """The API as `reconcile --repair` sees it when its re-sent batches fail for good."""
+
+    def __init__(self) -> None:
+        self.posted: list[dict] = []
+
+    def post_batch(self, body):
+        self.posted.append(body)
+        return {"batch_id": body["batch_id"], "accepted": len(body["notes"]), "rejected": []}
+
+    def wait_drained(self, cids, timeout_s):
+        raise QueueStuck("no job is left on the queue but 1 that failed for good: `crm-notes-migrate "
+                         "failed-jobs` lists them", {})
+
+    def counts(self, cid):
+        return {"cid": cid, "migrated": 0, "parked": {}, "pending": 0}
+
+
+def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
+    load_seed(isolated_settings, 40, 2, 5)  # nothing migrated: every in-scope note is missing
+    client = _QueueStuckClient()
+    db = open_database(isolated_settings)
+    try:
+        with CrmSource(isolated_settings.crm_database_url) as source:
+            result = reconcile_and_repair(db, source, select_cids(db, source, None),
+                                          tz=ZoneInfo(isolated_settings.crm_timezone),
+                                          options=TransformOptions.from_settings(isolated_settings), client=client,
+                                          settings=isolated_settings)
+    finally:
+        db.client.close()
+    assert client.posted and result.repair["resent"] > 0
+    assert result.repair["drained"] is False and "failed for good" in result.repair["drain_error"]
+    assert not result.ok

@@ -92,6 +92,8 @@ def reconcile(
             for ledger in result.ledgers:
                 typer.echo(_line(ledger), err=True)
             typer.echo(f"repair: re-sent {summary['repair']['resent']} notes in {summary['repair']['batches']} batches")
+            if not summary["repair"]["drained"]:
+                typer.echo(f"repair: the queue did not drain: {summary['repair']['drain_error']}", err=True)
         t = summary["totals"]
         typer.echo(
             f"{'OK' if result.ok else 'FAIL'}: {t['cids']} cids, {t['in_scope']} in scope, {t['migrated']} migrated, "

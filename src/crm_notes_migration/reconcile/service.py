@@ -160,12 +160,13 @@ def reconcile_and_repair(
     repairer = Repairer(client, batch_size=batch_size)
     first = reconcile(db, source, cids, tz=tz, options=options, client=None, repair_sink=repairer)
     repairer.flush()
-    drained = True
+    drained, drain_error = True, None
     if repairer.sent:
         try:
             client.wait_drained(sorted(repairer.sent), timeout_s=drain_timeout_s)
-        except TimeoutError:
+        except TimeoutError as exc:  # out of time, or `QueueStuck`: waiting could not end
             drained = False
+            drain_error = str(exc.args[0]) if exc.args else "the queue did not drain"
     second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed,
                        settings=settings, workers=workers)
     second.repair = {
@@ -175,6 +176,7 @@ def reconcile_and_repair(
         "batches": len(repairer.batches),
         "rejected": repairer.rejected[:50],
         "drained": drained,
+        "drain_error": drain_error,
         "not_repairable": {
             "extra": sum(x.extra.count for x in first.ledgers),
             "duplicates": sum(x.duplicates.count for x in first.ledgers),

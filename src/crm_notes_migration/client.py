@@ -78,8 +78,9 @@ class MigrationApiError(RuntimeError):
 
 
 class QueueStuck(TimeoutError):
-    """Waiting for the queue to drain cannot end: no job is waiting, running or due for a
-    retry, and some failed for good. `args`: (message, the counts read so far)."""
+    """Waiting for the queue to drain cannot end: notes are pending, and no job is waiting,
+    running or due for a retry (only jobs that failed for good are left, or none at all).
+    `args`: (what to do, the counts read so far)."""
 
 
 def _retry_after_seconds(value: str | None, default: float) -> float:
@@ -291,8 +292,9 @@ class MigrationApiClient:
         second way (the counts decide: the gauge is only a cheap hint). Raises
         `TimeoutError` (with the counts so far in `args[1]`) after `timeout_s`, and its
         subclass `QueueStuck` once the API's gauges say that nothing left on the queue can
-        land what is pending (only jobs that failed for good are left; read on each poll of
-        the gauge, every STUCK_CHECK_EVERY_S while polling counts).
+        land what is pending (only jobs that failed for good are left, or, at two checks in
+        a row, no job at all; read on each poll of the gauge, every STUCK_CHECK_EVERY_S while
+        polling counts).
         `on_queued` hears the gauge's value while it is the thing waited on.
         """
         cids = list(cids)

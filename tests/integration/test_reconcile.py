@@ -12,7 +12,7 @@ import pymongo
 import pytest
 
 from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.client import MigrationApiClient, QueueStuck
+from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
 from crm_notes_migration.reconcile.service import reconcile, reconcile_and_repair, select_cids
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
@@ -152,4 +152,27 @@ def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
         db.client.close()
     assert client.posted and result.repair["resent"] > 0
     assert result.repair["drained"] is False and "failed for good" in result.repair["drain_error"]
+    assert not result.ok
+
+
+class _UnreachableApi:
+    def __init__(self) -> None:
+        self.asked: list[int] = []
+
+    def counts(self, cid):
+        self.asked.append(cid)
+        raise MigrationApiError("GET /v1/migrations/crm-notes/counts: unreachable after 8 attempts: "
+                                "ConnectError: connection refused")
+
+
+def test_an_unreachable_counts_endpoint_is_asked_once_not_once_per_cid(isolated_settings):
+    """Each ask retries for about half a minute: with 130 cids an unreachable API kept
+    reconcile busy for an hour. Every cid still fails the check, saying why."""
+    load_seed(isolated_settings, 60, 3, 5)
+    api = _UnreachableApi()
+    result = _reconcile(isolated_settings, api)
+    assert len(api.asked) == 1 and len(result.ledgers) == 3
+    first, *others = result.ledgers
+    assert any("unreachable after 8 attempts" in e for e in first.errors)
+    assert all(any(e == f"counts endpoint: not asked: it failed for cid {first.cid}" for e in x.errors) for x in others)
     assert not result.ok

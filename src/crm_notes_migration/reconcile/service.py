@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pymongo.database import Database
 
 from ..cdp.mongo import CONTACT_NOTES, PARKED
+from ..client import MigrationApiError
 from ..source.crm import CrmSource
 from ..transform import TransformOptions
 from .engine import RepairSink, reconcile_cid
@@ -124,12 +125,19 @@ def reconcile(
                                          sample_size=sample_size, seed=seed, repair_sink=repair_sink) for cid in cids)
             ledgers: list[CidLedger] = []
             samples: list[Sample] = []
+            api_down = ""  # once the API has failed past the client's retries, it is not asked again
             for ledger, picked in results:
                 if client is not None and not ledger.errors:
-                    try:
-                        compare_api_counts(ledger, client.counts(ledger.cid))
-                    except Exception as exc:
-                        ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+                    if api_down:
+                        ledger.errors.append(f"counts endpoint: not asked: {api_down}")
+                    else:
+                        try:
+                            compare_api_counts(ledger, client.counts(ledger.cid))
+                        except MigrationApiError as exc:
+                            api_down = f"it failed for cid {ledger.cid}"
+                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+                        except Exception as exc:
+                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
                 ledgers.append(ledger)
                 samples.extend(picked)
                 if on_cid is not None:

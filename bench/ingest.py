@@ -55,6 +55,8 @@ from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions, legacy_note_to_contract, transform_note
 
+from .cpu import local_service_cpu_s, process_cpu_s
+
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 1000
 
@@ -124,35 +126,24 @@ QUEUE_PROCESSES = ("redis-server",)
 
 
 class LocalCpu:
-    """CPU seconds spent during a `with` block by this machine's store processes, its
-    queue processes and everything else that is watched (this process, the workers).
+    """CPU seconds spent during a `with` block by this machine's store services, its queue
+    services (`bench.cpu.local_service_cpu_s`: PostgreSQL with its exited backends), the
+    watched processes (the workers) and this process.
 
-    Processes are found by name when the block starts and again when it ends (one that
-    started meanwhile counts from zero); one that started and ended inside the block, such
-    as a short PostgreSQL autovacuum worker, is missed. No store process on this machine
+    A service that started meanwhile counts from zero. No store service on this machine
     (a remote MongoDB): the store's figure is None."""
 
     def __init__(self, watched: list[psutil.Process] = ()) -> None:
-        self.watched = [psutil.Process(), *watched]
+        self.watched = list(watched)
         self.store_s: float | None = None
         self.queue_s = 0.0
+        self.watched_s = 0.0
         self.all_s = 0.0
         self.elapsed_s = 0.0
 
-    def _read(self) -> dict[int, tuple[str, float]]:
-        seen: dict[int, tuple[str, float]] = {}
-        procs = [(p, "store" if (p.info["name"] or "").startswith(STORE_PROCESSES) else "queue")
-                 for p in psutil.process_iter(["name"])
-                 if (p.info["name"] or "").startswith(STORE_PROCESSES + QUEUE_PROCESSES)]
-        for proc, group in procs + [(p, "watched") for p in self.watched]:
-            if proc.pid in seen:  # a watched process named like the store counts as the store
-                continue
-            try:
-                times = proc.cpu_times()
-            except psutil.Error:
-                continue
-            seen[proc.pid] = (group, times.user + times.system)
-        return seen
+    def _read(self) -> tuple[dict[str, float], float, float]:
+        services = local_service_cpu_s(STORE_PROCESSES + QUEUE_PROCESSES)
+        return services, sum(process_cpu_s(p) for p in self.watched), process_cpu_s(psutil.Process())
 
     def __enter__(self) -> "LocalCpu":
         self._start = self._read()
@@ -161,12 +152,13 @@ class LocalCpu:
 
     def __exit__(self, *exc) -> None:
         self.elapsed_s = time.perf_counter() - self._t0
-        spent: dict[str, float] = {}
-        for pid, (group, cpu) in self._read().items():
-            spent[group] = spent.get(group, 0.0) + cpu - self._start.get(pid, (group, 0.0))[1]
-        self.store_s = spent.get("store")
-        self.queue_s = spent.get("queue", 0.0)
-        self.all_s = sum(spent.values())
+        services, watched, own = self._read()
+        spent = {name: cpu - self._start[0].get(name, 0.0) for name, cpu in services.items()}
+        store = [spent[name] for name in STORE_PROCESSES if name in spent]
+        self.store_s = sum(store) if store else None
+        self.queue_s = sum(spent.get(name, 0.0) for name in QUEUE_PROCESSES)
+        self.watched_s = watched - self._start[1]
+        self.all_s = sum(spent.values()) + self.watched_s + own - self._start[2]
 
     def busy_cores(self) -> float:
         """Cores kept busy on average (all watched and local store/queue processes)."""
@@ -191,14 +183,6 @@ class Round(NamedTuple):
         return self.notes_per_s / ((self.ceiling_before + self.ceiling_after) / 2)
 
 
-def _cpu_s(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
-
-
 def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
                 worker: list[str] = WORKER) -> Round:
     """Landed notes/s, peak RSS and CPU time of n_workers processes of `worker`."""
@@ -215,9 +199,7 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
     peak = 0.0
     try:
         _wait_workers_up(broker, n_workers, launched_ms)
-        watched = [psutil.Process(p.pid) for p in procs]
-        cpu_before = _cpu_s(watched)
-        with LocalCpu(watched) as local:
+        with LocalCpu([psutil.Process(p.pid) for p in procs]) as local:
             for k, (cid, notes) in enumerate(batches):
                 queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
             while broker.do_qsize(QUEUE_NAME) > 0:
@@ -227,7 +209,6 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
                     except psutil.Error:
                         pass
                 time.sleep(0.05)
-        cpu = _cpu_s(watched) - cpu_before
     finally:
         for p in procs:
             p.terminate()
@@ -236,7 +217,7 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
     got = db[CONTACT_NOTES].count_documents({})
     assert got == landed, f"expected {landed} documents, found {got}"
     store_us = None if local.store_s is None else 1e6 * local.store_s / landed
-    return Round(0.0, 0.0, landed / local.elapsed_s, peak, cpu, store_us, local.busy_cores())
+    return Round(0.0, 0.0, landed / local.elapsed_s, peak, local.watched_s, store_us, local.busy_cores())
 
 
 def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKER) -> Round:

@@ -41,34 +41,12 @@ from crm_notes_migration.queue.worker import DEFAULT_THREADS
 from crm_notes_migration.seed.loader import load_seed
 from crm_notes_migration.stack import LocalStack, cli_command, settings_env
 
+from .cpu import process_cpu_s, service_cpu_s
+
 DRAIN_POLL_S = 0.1
 CEILING_SAMPLE = 20_000
 NAIVE_SAMPLE = 1_000
 INSERT_CHUNK = 1000
-
-
-def _cpu_s(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return t.user + t.system
-
-
-def service_cpu_s() -> dict[str, float]:
-    """CPU seconds used so far by the shared FerretDB and PostgreSQL (PostgreSQL: the
-    postmaster, its exited backends and its live ones). Shared services: other users'
-    load counts too, so these are upper bounds for the run's share."""
-    out = {"ferretdb": 0.0, "postgres": 0.0}
-    for proc in psutil.process_iter(["name"]):
-        try:
-            name = proc.info["name"] or ""
-            if name.startswith("ferretdb"):
-                out["ferretdb"] += _cpu_s(proc)
-            elif name == "postgres" and proc.parent() is not None and proc.parent().name() != "postgres":
-                t = proc.cpu_times()  # the postmaster: its own time and its exited backends'
-                out["postgres"] += t.user + t.system + t.children_user + t.children_system
-                out["postgres"] += sum(_cpu_s(c) for c in proc.children())
-        except psutil.Error:
-            continue
-    return out
 
 
 class RssSampler(threading.Thread):
@@ -88,7 +66,7 @@ class RssSampler(threading.Thread):
                     proc = psutil.Process(pid)
                     tree = [proc, *proc.children(recursive=True)]
                     rss = sum(p.memory_info().rss for p in tree)
-                    self.cpu[name] = sum(_cpu_s(p) for p in tree)
+                    self.cpu[name] = sum(process_cpu_s(p) for p in tree)
                 except psutil.Error:
                     continue
                 self.peak[name] = max(self.peak.get(name, 0.0), rss / 2**20)
@@ -99,7 +77,7 @@ class RssSampler(threading.Thread):
         for name, pid in self.pids.items():
             try:
                 proc = psutil.Process(pid)
-                out[name] = sum(_cpu_s(p) for p in [proc, *proc.children(recursive=True)])
+                out[name] = sum(process_cpu_s(p) for p in [proc, *proc.children(recursive=True)])
             except psutil.Error:
                 continue
         return out

@@ -20,9 +20,11 @@ import orjson
 BATCHES_PATH = "/v1/migrations/crm-notes/batches"
 COUNTS_PATH = "/v1/migrations/crm-notes/counts"
 METRICS_PATH = "/metrics"
-#: The API's gauge of notes still queued, every cid together (one Redis GET to answer).
+#: The API's gauge of notes still queued, every cid together (one Redis GET to answer),
+#: so `run` can wait for the queue to drain without asking the store.
 QUEUED_NOTES_METRIC = "migration_queued_notes"
-#: The API's gauges of jobs waiting, running or to be retried, and of jobs failed for good.
+#: The API's gauges of jobs waiting, running or due for a retry, and of jobs that failed
+#: for good: with none of the first and some of the second, waiting cannot end.
 LIVE_JOBS_METRIC = "migration_live_jobs"
 FAILED_JOBS_METRIC = "migration_failed_jobs"
 #: Attempts for connection errors and 5xx before giving up.
@@ -226,11 +228,6 @@ class MigrationApiClient:
                 if number == number:  # not NaN
                     gauges[name] = number
         return gauges
-
-    def queued_notes(self) -> float | None:
-        """The API's queued-notes gauge (every cid together), or None when the API does not
-        give it. A cheap hint only: the counts endpoint is what decides."""
-        return self.queue_gauges().get(QUEUED_NOTES_METRIC)
 
     @staticmethod
     def _stuck(gauges: dict[str, float]) -> str | None:

@@ -105,14 +105,14 @@ def test_serve_refuses_to_start_without_a_token(isolated_settings):
 
 
 def test_metrics_give_the_queued_notes_that_the_client_waits_on(api):
-    from crm_notes_migration.client import MigrationApiClient
+    from crm_notes_migration.client import QUEUED_NOTES_METRIC, MigrationApiClient
 
     client = MigrationApiClient(api.url, "unused: /metrics needs no token")
     try:
-        assert client.queued_notes() == 0.0
+        assert client.queue_gauges()[QUEUED_NOTES_METRIC] == 0.0
         api.post_batch(batch(1, "q1", [note(1, 1), note(2, 2), note(3, 3)]))
         api.post_batch(batch(2, "q2", [note(4, 4)]))
         api.post_batch(batch(2, "q2", [note(4, 4)]))  # a replay adds nothing
-        assert client.queued_notes() == 4.0  # no worker runs: all still queued
+        assert client.queue_gauges()[QUEUED_NOTES_METRIC] == 4.0  # no worker runs: all still queued
     finally:
         client.close()

@@ -23,6 +23,7 @@ from ..cdp.batches import BatchLedger
 from ..cdp.counts import counts
 from ..cdp.mongo import ensure_indexes, open_database
 from ..cdp.store import MongoNoteStore
+from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
 from ..contract import BatchAccepted, BatchEnvelope
 from ..queue.broker import BatchQueue, build_broker
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
@@ -67,16 +68,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _json_error(500, "internal_error", "internal error")
 
 
-#: The queue's notes still to ingest, every cid together: one Redis GET, so `run` can
-#: wait for the queue to drain without asking the store (counts scan it on FerretDB).
-QUEUED_NOTES_METRIC = "migration_queued_notes"
-#: Jobs waiting, running or waiting to be retried; and jobs that failed for good. With no
-#: live job and a failed one, notes still pending wait for `failed-jobs --requeue`:
-#: `run` stops waiting and says so.
-LIVE_JOBS_METRIC = "migration_live_jobs"
-FAILED_JOBS_METRIC = "migration_failed_jobs"
-
-
 def _gauge_or_nan(read) -> float:
     try:
         return float(read())
@@ -117,6 +108,8 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
     registry = CollectorRegistry()
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
+    # The queue's gauges that `run` waits on (one or two Redis reads each, never the store,
+    # whose counts scan on FerretDB); their names are the client's.
     queued = Gauge(QUEUED_NOTES_METRIC, "Notes of batches enqueued and not done yet (all cids)", registry=registry)
     queued.set_function(lambda: _gauge_or_nan(queue.queued_notes))
     live = Gauge(LIVE_JOBS_METRIC, "Jobs waiting, running or waiting to be retried", registry=registry)

@@ -41,9 +41,7 @@ def _content_and_digest(
     html: str | None, note: NoteV1, resolution: Resolution
 ) -> tuple[str, list[dict[str, Any]], int, str, int]:
     """`transform_content` plus the content's sha256 hex and UTF-8 size."""
-    if not html:
-        return "", [], 0, _EMPTY_SHA256, 0
-    if not may_hold_mention(html):
+    if not html or not may_hold_mention(html):
         content, sha256, size = sanitize_digest(html)
         return content, [], 0, sha256, size
     crm_emails = crm_emails_of(note.mentioned_users)
@@ -52,9 +50,6 @@ def _content_and_digest(
     with_mentions, mentions, unresolved = done or normalise_mentions(html, crm_emails, resolution)
     content, sha256, size = sanitize_digest(with_mentions)
     return content, mentions, unresolved, sha256, size
-
-
-_EMPTY_SHA256 = sanitize_digest("")[1]
 
 
 def transform_note(

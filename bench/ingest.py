@@ -51,7 +51,7 @@ from crm_notes_migration.config import Settings
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.queue.broker import QUEUE_NAME, BatchQueue, build_broker
 from crm_notes_migration.queue.worker import DEFAULT_THREADS
-from crm_notes_migration.seed.loader import load_seed
+from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions, legacy_note_to_contract, transform_note
 

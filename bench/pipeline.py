@@ -38,8 +38,8 @@ from crm_notes_migration.cdp.batches import BatchLedger
 from crm_notes_migration.config import Settings
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
 from crm_notes_migration.queue.worker import DEFAULT_THREADS
-from crm_notes_migration.seed.loader import load_seed
-from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.seed.loader import load_seed
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 
 from .cpu import process_cpu_s, service_cpu_s
 

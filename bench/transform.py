@@ -33,7 +33,7 @@ Case = tuple[int, NoteV1, Resolution]
 
 def seed_mix(notes: int, cids: int, seed: int) -> list[Case]:
     """Contract notes of the seed (in scope only) with their resolutions, as the worker gets them."""
-    from crm_notes_migration.seed.generator import generate
+    from crm_notes_devtools.seed.generator import generate
 
     cases: list[Case] = []
     crm_users: dict[int, LegacyUser] = {}

@@ -19,7 +19,7 @@ import sys
 
 import nh3
 
-import crm_notes_migration.ingest as ingest
+import crm_notes_migration.usecases.ingest as ingest
 from crm_notes_migration.cli import app
 from crm_notes_migration.transform.html import CLEANER_OPTIONS
 
@@ -41,7 +41,7 @@ def main() -> None:
         return results[(cid, note.legacy_crm_note_id)]
 
     if not hasattr(ingest, "transform_note"):  # else the worker would run the real transform
-        raise SystemExit("crm_notes_migration.ingest no longer calls transform_note by that name")
+        raise SystemExit("crm_notes_migration.usecases.ingest no longer calls transform_note by that name")
     ingest.transform_note = transform_note  # what `ingest_notes` calls
     sys.argv = ["crm-notes-migrate", "worker", *worker_args]
     app()

@@ -15,16 +15,11 @@ import typer
 import typer.main
 from typer.core import TyperGroup
 
-#: command name → (module, function), in the order `--help` lists them.
+#: command name → (module, function), in the order `--help` lists them: each command is the
+#: function of its name in `commands/<name>.py`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("crm_notes_migration.demo", "demo"),
-    "seed": ("crm_notes_migration.seed.command", "seed"),
-    "serve": ("crm_notes_migration.api.command", "serve"),
-    "worker": ("crm_notes_migration.queue.command", "worker"),
-    "run": ("crm_notes_migration.extract_command", "run"),
-    "retry-parked": ("crm_notes_migration.retry_command", "retry_parked"),
-    "reconcile": ("crm_notes_migration.reconcile.command", "reconcile"),
-    "failed-jobs": ("crm_notes_migration.queue.command", "failed_jobs"),
+    name: (f"crm_notes_migration.commands.{name.replace('-', '_')}", name.replace("-", "_"))
+    for name in ("demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "failed-jobs")
 }
 
 

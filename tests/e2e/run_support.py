@@ -15,8 +15,8 @@ import psycopg
 import pymongo
 from bson import Int64, ObjectId
 
-from crm_notes_migration.seed.loader import create_crm_schema
-from crm_notes_migration.stack import cli_command, settings_env
+from crm_notes_devtools.seed.loader import create_crm_schema
+from crm_notes_devtools.stack import cli_command, settings_env
 
 T0 = datetime(2022, 1, 2, 3, 4, 5, 678901)
 

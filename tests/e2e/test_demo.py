@@ -6,7 +6,7 @@ import subprocess
 
 import psutil
 
-from crm_notes_migration.stack import cli_command
+from crm_notes_devtools.stack import cli_command
 
 
 def _demo_children(workdir) -> list[psutil.Process]:

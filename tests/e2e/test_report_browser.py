@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crm_notes_migration.reconcile.diff import CappedIds
-from crm_notes_migration.reconcile.ledger import CidLedger
-from crm_notes_migration.reconcile.report import render_report
-from crm_notes_migration.reconcile.sample import Sample, categorise
+from crm_notes_migration.usecases.reconcile.diff import CappedIds
+from crm_notes_migration.usecases.reconcile.ledger import CidLedger
+from crm_notes_migration.report.report import render_report
+from crm_notes_migration.usecases.reconcile.sample import Sample, categorise
 from crm_notes_migration.transform import sanitize_html, visible_text
 
 CHROMIUM = "/usr/bin/chromium"

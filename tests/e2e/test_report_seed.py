@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 from bs4 import BeautifulSoup
 
 from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.reconcile.service import reconcile
-from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.usecases.reconcile.service import reconcile
+from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
-from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.transform import TransformOptions
 from tests.e2e.run_support import run_cli
 from tests.e2e.test_report_browser import ARGS, CHROMIUM, _png_colours

@@ -13,7 +13,7 @@ import pymongo
 import pytest
 import redis
 
-from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from tests.e2e.run_support import LoggingProxy, load_fixture, run_cli, snapshot_notes
 
 STATE = ".crm-notes-migrate/state.sqlite"

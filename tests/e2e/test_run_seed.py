@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pymongo
 
-from crm_notes_migration.seed.loader import load_seed
-from crm_notes_migration.stack import LocalStack
+from crm_notes_devtools.seed.loader import load_seed
+from crm_notes_devtools.stack import LocalStack
 from tests.e2e.run_support import run_cli
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 from bson import Int64, ObjectId
 
-from crm_notes_migration.stack import free_port
-from crm_notes_migration.stack import settings_env as stack_settings_env
+from crm_notes_devtools.stack import free_port
+from crm_notes_devtools.stack import settings_env as stack_settings_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +62,7 @@ class ApiServer:
     def __init__(self, settings) -> None:
         import uvicorn
 
-        from crm_notes_migration.api.app import create_app
+        from crm_notes_migration.bootstrap import api_app as create_app
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"

@@ -7,7 +7,7 @@ import sys
 import httpx
 import pytest
 
-from crm_notes_migration.api.app import create_app
+from crm_notes_migration.bootstrap import api_app as create_app
 
 from .cdp_support import ROOT, ApiServer, batch, note, settings_env
 

@@ -13,10 +13,10 @@ import pytest
 
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
-from crm_notes_migration.reconcile.service import reconcile, reconcile_and_repair, select_cids
-from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
+from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
-from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.transform import TransformOptions
 from tests.e2e.run_support import run_cli
 

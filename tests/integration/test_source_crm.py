@@ -6,7 +6,7 @@ from datetime import datetime
 import psycopg
 import pytest
 
-from crm_notes_migration.seed.loader import create_crm_schema
+from crm_notes_devtools.seed.loader import create_crm_schema
 from crm_notes_migration.source.crm import CrmSource
 
 T = datetime(2021, 3, 4, 5, 6, 7)

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg.rows import dict_row
 
-from crm_notes_migration.extract import build_batch, canonical_json
-from crm_notes_migration.seed.loader import load_seed
+from crm_notes_migration.usecases.extract import build_batch, canonical_json
+from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import IN_SCOPE, CrmSource
 from crm_notes_migration.transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_note_to_contract
 from crm_notes_migration.transform.mentions import legacy_mention_user_ids

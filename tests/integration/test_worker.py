@@ -5,13 +5,13 @@ from __future__ import annotations
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
-import pytest
 
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.queue.broker import BatchQueue, batch_message, build_broker
-from crm_notes_migration.retry_command import retry_parked_notes
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
+from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 
 from .cdp_support import ApiServer, add_contacts, batch, drained, note, start_worker, stop_process, wait_until
 
@@ -77,7 +77,7 @@ def test_reasons_edits_updates_and_retry(isolated_settings, tmp_path):
 
             # Contacts synced later: retry-parked lands the note, which leaves the parked collection.
             add_contacts(db, CID, [11])
-            results = retry_parked_notes(settings, db, [CID])
+            results = retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])
             assert 11 in results[CID].landed_ids
             parked = _parked(db, CID)
             assert 11 not in parked and parked[1] == "edited_in_cdp" and parked[12] == "contact_not_found"

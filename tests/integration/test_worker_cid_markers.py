@@ -15,7 +15,7 @@ from crm_notes_migration.cdp.cid_markers import PARKED_KIND
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, NOTE_CIDS, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.cdp.store import MongoNoteStore
-from crm_notes_migration.ingest import ingest_notes
+from crm_notes_migration.usecases.ingest import ingest_notes
 from crm_notes_migration.transform import TransformOptions, note_object_id
 
 from .cdp_support import add_contacts, note

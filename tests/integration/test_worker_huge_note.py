@@ -8,9 +8,10 @@ import hashlib
 
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.cdp.store import MongoNoteStore
-from crm_notes_migration.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
+from crm_notes_migration.usecases.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
-from crm_notes_migration.retry_command import retry_parked_notes
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
+from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 
 from .cdp_support import ApiServer, add_contacts, batch, drained, note, start_worker, stop_process, wait_until
 
@@ -39,7 +40,7 @@ def test_a_note_over_16_mib_is_parked_with_its_reason(isolated_settings, tmp_pat
         assert rec["attempts"] == 1
 
         # retry-parked cannot land a cut copy: it leaves the record alone
-        retry_parked_notes(settings, db, [CID])
+        retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])
         again = db.contact_notes_migration_parked.find_one({"cid": CID, "legacy_crm_note_id": 1})
         assert again["attempts"] == 1 and again["note_truncated"] == rec["note_truncated"]
         assert db.contact_notes.count_documents({"cid": CID, "legacy_crm_note_id": 1}) == 0

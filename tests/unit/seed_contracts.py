@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from crm_notes_migration.seed.generator import generate
+from crm_notes_devtools.seed.generator import generate
 from crm_notes_migration.transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_note_to_contract
 
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from crm_notes_migration.api.batches import INT64_MAX, INT64_MIN, _ints_fit, split_notes
 from crm_notes_migration.cdp.batches import canonical_json, canonical_sha256
 from crm_notes_migration.contract import validate_note
-from crm_notes_migration.extract import batch_id_for
-from crm_notes_migration.ingest import park_record
+from crm_notes_migration.usecases.extract import batch_id_for
+from crm_notes_migration.usecases.ingest import park_record
 from crm_notes_migration.transform import INVALID_NOTE
 
 from .seed_contracts import seed_contracts

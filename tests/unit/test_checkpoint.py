@@ -1,7 +1,7 @@
 """The SQLite checkpoint: passes, contiguous prefix, resume, restart."""
 from __future__ import annotations
 
-from crm_notes_migration.checkpoint import Checkpoint
+from crm_notes_migration.source.checkpoint import Checkpoint
 
 
 def test_new_pass_then_resume_then_new_pass_after_completion(tmp_path):

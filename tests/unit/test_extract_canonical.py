@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from crm_notes_migration.extract import batch_id_for, canonical_json
+from crm_notes_migration.usecases.extract import batch_id_for, canonical_json
 
 
 def _std(value) -> bytes:

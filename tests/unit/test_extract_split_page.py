@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_notes_migration.extract import MAX_BATCH_CONTENT_CHARS, split_page
+from crm_notes_migration.usecases.extract import MAX_BATCH_CONTENT_CHARS, split_page
 from crm_notes_migration.transform import LegacyNote
 
 T = datetime(2021, 1, 1, tzinfo=timezone.utc)

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from crm_notes_migration.extract import build_batch, canonical_json
-from crm_notes_migration.seed.generator import generate
+from crm_notes_migration.usecases.extract import build_batch, canonical_json
+from crm_notes_devtools.seed.generator import generate
 from crm_notes_migration.source import crm
 from crm_notes_migration.transform import LegacyAttachment, LegacyNote, LegacyUser
 from crm_notes_migration.transform.legacy import legacy_note_to_contract

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from bson import ObjectId
 
-from crm_notes_migration.ingest import ingest_notes
+from crm_notes_migration.usecases.ingest import ingest_notes
 from crm_notes_migration.transform import Resolution, TransformOptions
 
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)

@@ -21,13 +21,12 @@ def test_glibc_accepts_the_settings_in_a_fresh_process():
 def test_commands_that_run_long_apply_them():
     import inspect
 
-    from crm_notes_migration import extract_command
-    from crm_notes_migration.api import command as api_command
+    from crm_notes_migration.commands import run, serve
     from crm_notes_migration.queue import worker
 
-    for fn in (worker.run_worker, api_command.serve, extract_command.execute):
+    for fn in (worker.consume, serve.serve, run.execute):
         assert "bound_heap_growth()" in inspect.getsource(fn), fn.__qualname__
-    assert "settle_after_startup()" in inspect.getsource(worker.run_worker)
+    assert "settle_after_startup()" in inspect.getsource(worker.consume)
 
 
 def test_settling_freezes_startup_objects_and_raises_the_thresholds():

@@ -3,7 +3,7 @@ import hashlib
 
 import bson
 
-from crm_notes_migration.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
+from crm_notes_migration.usecases.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
 
 MONGO_MAX_DOCUMENT = 16 * 1024 * 1024
 

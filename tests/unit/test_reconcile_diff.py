@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from hypothesis import given, strategies as st
 
-from crm_notes_migration.reconcile import checks
-from crm_notes_migration.reconcile.diff import StreamOrderError, merge_sorted
-from crm_notes_migration.reconcile.sample import PARKED, SANITISED_XSS, UNICODE, Sample, StratifiedSampler
+from crm_notes_migration.usecases.reconcile import checks
+from crm_notes_migration.usecases.reconcile.diff import StreamOrderError, merge_sorted
+from crm_notes_migration.usecases.reconcile.sample import PARKED, SANITISED_XSS, UNICODE, Sample, StratifiedSampler
 
 
 def _ident(x: int) -> int:
@@ -127,7 +127,7 @@ def test_sampler_keeps_every_hard_case_and_is_deterministic(data_seed):
 
 
 def test_status_fails_on_accounting_warns_on_parked_and_ignores_anomalies():
-    from crm_notes_migration.reconcile.ledger import FAIL, OK, WARN, CidLedger
+    from crm_notes_migration.usecases.reconcile.ledger import FAIL, OK, WARN, CidLedger
 
     clean = CidLedger(cid=1, in_scope=3, migrated=3)
     clean.add_anomaly(1, "unresolved_mention")

@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 import pytest
 from bs4 import BeautifulSoup
 
-from crm_notes_migration.seed.expectations import expectations_of
-from crm_notes_migration.seed.generator import allocate, generate
+from crm_notes_devtools.seed.expectations import expectations_of
+from crm_notes_devtools.seed.generator import allocate, generate
 
 MIB = 1024 * 1024
 N, C, SEED = 2000, 10, 1234

@@ -16,16 +16,18 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
 from pydantic import ValidationError
+from pymongo.database import Database
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..cdp.batches import BatchLedger
 from ..cdp.counts import counts
-from ..cdp.mongo import ensure_indexes, open_database
+from ..cdp.mongo import ensure_indexes
 from ..cdp.store import MongoNoteStore
 from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
 from ..contract import BatchAccepted, BatchEnvelope
-from ..queue.broker import BatchQueue, build_broker
+from ..config import Settings
+from ..queue.broker import BatchQueue
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
 
 log = logging.getLogger(__name__)
@@ -97,13 +99,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI:
-    """The FastAPI application; connects lazily (pymongo/redis clients), creates indexes."""
+def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> FastAPI:
+    """The FastAPI application on the given store and queue (wired by `bootstrap.api_app`);
+    creates the indexes at start."""
     if not settings.migration_api_token:
         raise RuntimeError("MIGRATION_API_TOKEN is not set: the API refuses to start without one")
     token = settings.migration_api_token.encode("utf-8")
-    db = db if db is not None else open_database(settings)
-    queue = queue or BatchQueue(build_broker(settings))
     intake = BatchIntake(BatchLedger(db), MongoNoteStore(db), queue, settings.queue_high_water_notes)
     registry = CollectorRegistry()
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)

@@ -10,7 +10,7 @@ from typing import Any
 from ..cdp.batches import DONE, QUEUED, BatchLedger, canonical_sha256
 from ..cdp.store import NoteStore
 from ..contract import BatchEnvelope, NoteV1, validate_note
-from ..ingest import park_record
+from crm_notes_migration.usecases.ingest import park_record
 from ..queue.broker import BatchQueue
 from ..transform import INVALID_NOTE
 

@@ -5,19 +5,17 @@ import logging
 import signal
 import threading
 from datetime import datetime, timezone
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from dramatiq import Worker
 
-from ..cdp.batches import BatchLedger
-from ..cdp.mongo import ensure_indexes, open_database
-from ..cdp.resolve import resolve_notes
-from ..cdp.store import MongoNoteStore
-from ..ingest import ingest_notes
-from ..memory import bound_heap_growth, settle_after_startup
-from ..transform import TransformOptions
-from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
+from crm_notes_migration.cdp.batches import BatchLedger
+from crm_notes_migration.cdp.store import NoteStore
+from crm_notes_migration.memory import bound_heap_growth, settle_after_startup
+from crm_notes_migration.queue.broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor
+from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.ingest import Resolver, ingest_notes
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +29,15 @@ IDLE_POLL_MS = 200
 DEFAULT_THREADS = 4
 
 
-def make_batch_handler(settings, db, queue: BatchQueue | None = None):
+def make_batch_handler(
+    store: NoteStore,
+    ledger: BatchLedger,
+    resolver: Resolver,
+    options: TransformOptions,
+    queue: BatchQueue | None = None,
+) -> Callable[[int, str, list[dict[str, Any]]], None]:
     """The job body: ingest one batch, then mark it done in the ledger (and tell the
     queue's bookkeeping: queued notes, last error of a failing job)."""
-    store = MongoNoteStore(db)
-    ledger = BatchLedger(db)
-    resolver = partial(resolve_notes, db)
-    options = TransformOptions.from_settings(settings)
 
     def ingest_batch(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc)
@@ -76,15 +76,18 @@ def _beat(broker, stop: threading.Event) -> None:
             log.debug("heartbeat failed: %s", exc)
 
 
-def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event | None = None) -> None:
-    """Consume batches until SIGTERM/SIGINT (or `stop` is set), then stop gracefully:
-    running batches finish, prefetched ones go back on the queue."""
+def consume(
+    queue: BatchQueue,
+    handler: Callable[[int, str, list[dict[str, Any]]], None],
+    threads: int = DEFAULT_THREADS,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run `handler` on the queue's batches until SIGTERM/SIGINT (or `stop` is set), then stop
+    gracefully: running batches finish, prefetched ones go back on the queue."""
     stop = stop or threading.Event()
     bound_heap_growth()
-    db = open_database(settings)
-    ensure_indexes(db)
-    broker = build_broker(settings)
-    declare_ingest_actor(broker, make_batch_handler(settings, db, BatchQueue(broker)))
+    broker = queue.broker
+    declare_ingest_actor(broker, handler)
     settle_after_startup()
     worker = Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
     if threading.current_thread() is threading.main_thread():
@@ -93,7 +96,7 @@ def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event |
     worker.start()
     beat = threading.Thread(target=_beat, args=(broker, stop), name="heartbeat", daemon=True)
     beat.start()
-    log.info("worker started: %d threads, queue %s:%s", threads, settings.queue_namespace, QUEUE_NAME)
+    log.info("worker started: %d threads, queue %s", threads, QUEUE_NAME)
     try:
         while not stop.wait(0.5):
             pass
@@ -101,5 +104,4 @@ def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event |
         log.info("stopping worker")
         worker.stop(timeout=STOP_TIMEOUT_MS)
         broker.close()
-        db.client.close()
         log.info("worker stopped")

@@ -1,0 +1,100 @@
+"""`crm-notes-migrate reconcile`: options → the reconcile use case → summary, JSON, QA report."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import typer
+
+from crm_notes_migration.config import Settings
+from crm_notes_migration.usecases.reconcile.ledger import CidLedger
+
+
+def _line(ledger: CidLedger) -> str:
+    parked = ", ".join(f"{k} {v}" for k, v in sorted(ledger.parked.items())) or "0"
+    text = (
+        f"cid {ledger.cid:>8} {ledger.status:<4} in scope {ledger.in_scope}, migrated {ledger.migrated}, "
+        f"parked {parked}, edited in CDP {ledger.edited_in_cdp.count}"
+    )
+    for label, found in (("missing", ledger.missing), ("extra", ledger.extra), ("duplicates", ledger.duplicates)):
+        if found.count:
+            text += f"\n    {label} {found.count}: {', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"
+    for kind, found in sorted(ledger.mismatches.items()):
+        text += f"\n    mismatch {kind} {found.count}: {', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"
+    for problem in ledger.api_differences + ledger.errors:
+        text += f"\n    {problem}"
+    return text
+
+
+def reconcile(
+    cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
+    report: Path = typer.Option(None, help="Write the HTML QA report here."),
+    sample: int = typer.Option(3, help="Random samples per cid in the report, besides one note of every hard case present."),
+    repair: bool = typer.Option(False, "--repair", help="Re-send missing and mismatched notes, then check again."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    seed: int = typer.Option(0, help="Seed of the report's sample (same seed, same data: same sample)."),
+    workers: int = typer.Option(0, help="Processes reconciling cids in parallel (0: os.cpu_count())."),
+) -> None:
+    """Source against CDP per cid; exit 0 only when every in-scope note is accounted for.
+
+    Works straight from the stores (CRM PostgreSQL, CDP MongoDB); when MIGRATION_API_TOKEN
+    is set the counts endpoint is cross-checked too. Example:
+
+        crm-notes-migrate reconcile --report qa.html --sample 20 --json
+    """
+    from crm_notes_migration import bootstrap
+    from crm_notes_migration.usecases.reconcile.service import default_workers, reconcile_and_repair, select_cids
+    from crm_notes_migration.usecases.reconcile.service import reconcile as run_reconcile
+
+    settings = Settings()
+    if repair and not settings.migration_api_token:
+        typer.echo("--repair needs the migrate endpoint: set MIGRATION_API_TOKEN (and MIGRATION_API_URL)", err=True)
+        raise typer.Exit(2)
+    tz = ZoneInfo(settings.crm_timezone)
+    options = bootstrap.transform_options(settings)
+    db = bootstrap.cdp_database(settings)
+    client = bootstrap.api_client(settings) if settings.migration_api_token else None
+    sample_size = sample if report else 0
+    progress = None if json_out else (lambda ledger: print(_line(ledger), file=sys.stderr, flush=True))
+    try:
+        with bootstrap.crm_source(settings) as source:
+            cids = select_cids(db, source, cid)
+            parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
+            if repair:
+                result = reconcile_and_repair(db, source, cids, tz=tz, options=options, client=client,
+                                              sample_size=sample_size, seed=seed,
+                                              batch_size=min(500, settings.max_batch_notes), **parallel)
+            else:
+                result = run_reconcile(db, source, cids, tz=tz, options=options, client=client,
+                                       sample_size=sample_size, seed=seed, on_cid=progress, **parallel)
+    finally:
+        if client is not None:
+            client.close()
+        db.client.close()
+    if report:
+        from crm_notes_migration.report.report import render_report
+
+        report.write_text(render_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone,
+                                        generated_at=datetime.now(timezone.utc), seed=seed), encoding="utf-8")
+    summary = result.as_dict()
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    else:
+        if repair:
+            for ledger in result.ledgers:
+                typer.echo(_line(ledger), err=True)
+            typer.echo(f"repair: re-sent {summary['repair']['resent']} notes in {summary['repair']['batches']} batches")
+            if not summary["repair"]["drained"]:
+                typer.echo(f"repair: the queue did not drain: {summary['repair']['drain_error']}", err=True)
+        t = summary["totals"]
+        typer.echo(
+            f"{'OK' if result.ok else 'FAIL'}: {t['cids']} cids, {t['in_scope']} in scope, {t['migrated']} migrated, "
+            f"parked {t['parked']}, {t['edited_in_cdp']} edited in CDP, {t['missing']} missing, {t['extra']} extra, "
+            f"{t['duplicates']} duplicates, {t['mismatched']} mismatched, {t['anomalies']} anomalies"
+        )
+        if report:
+            typer.echo(f"QA report: {report}")
+    raise typer.Exit(0 if result.ok else 1)

@@ -1,0 +1,193 @@
+"""The reconcile use case: every selected cid, optional counts cross-check, optional repair."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pymongo.database import Database
+
+from crm_notes_migration.cdp.mongo import CONTACT_NOTES, PARKED
+from crm_notes_migration.client import MigrationApiError
+from crm_notes_migration.source.crm import CrmSource
+from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.reconcile.engine import RepairSink, reconcile_cid
+from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_processes
+from crm_notes_migration.usecases.reconcile.ledger import CidLedger, compare_api_counts, totals
+from crm_notes_migration.usecases.reconcile.repair import Repairer
+from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
+from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, CidStores, LiveStores, StoreSnapshot
+
+#: How long `--repair` waits for the queue to drain before checking again.
+DEFAULT_DRAIN_TIMEOUT_S = 600.0
+
+
+class CountsClient:
+    """What reconcile needs of the API client (MigrationApiClient satisfies it)."""
+
+    def counts(self, cid: int | None = None) -> dict[str, Any]: ...  # pragma: no cover
+    def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]: ...  # pragma: no cover
+    def wait_drained(self, cids, timeout_s: float) -> dict: ...  # pragma: no cover
+
+
+@dataclass
+class Reconciliation:
+    """The result of one reconcile (after repair, when asked)."""
+
+    ledgers: list[CidLedger]
+    samples: list[Sample] = field(default_factory=list)
+    repair: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(x.ok for x in self.ledgers)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "totals": totals(self.ledgers),
+            "cids": [x.as_dict() for x in self.ledgers],
+            "repair": self.repair,
+        }
+
+
+def select_cids(db: Database, source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
+    """The asked cids, or every cid with in-scope notes or anything in the CDP collections
+    (so a cid whose notes were all soft-deleted still shows its extras)."""
+    if wanted:
+        return sorted(set(wanted))
+    cids = set(source.cids())
+    cids |= {int(c) for c in db[CONTACT_NOTES].distinct("cid")}
+    cids |= {int(c) for c in db[PARKED].distinct("cid")}
+    return sorted(cids)
+
+
+def reconcile_one(
+    db: Database, source: CrmSource, cid: int, *, tz: ZoneInfo, options: TransformOptions,
+    stores: CidStores | None = None, sample_size: int = 0, seed: int = 0, repair_sink: RepairSink | None = None,
+) -> tuple[CidLedger, list[Sample]]:
+    """One cid's ledger and sample; an error is booked on the ledger, never raised."""
+    sampler = StratifiedSampler(sample_size, seed, cid) if sample_size else None
+    try:
+        ledger = reconcile_cid(db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink,
+                               stores=stores)
+    except Exception as exc:  # one broken cid must not hide the others' findings
+        ledger = CidLedger(cid=cid)
+        ledger.errors.append(f"{type(exc).__name__}: {exc}")
+    return ledger, sampler.result() if sampler is not None else []
+
+
+def default_workers(cids: int) -> int:
+    """os.cpu_count() processes, never more than cids; one for a handful of cids."""
+    return 1 if cids < SNAPSHOT_MIN_CIDS else max(1, min(os.cpu_count() or 1, cids))
+
+
+def reconcile(
+    db: Database,
+    source: CrmSource,
+    cids: Sequence[int],
+    *,
+    tz: ZoneInfo,
+    options: TransformOptions,
+    client: CountsClient | None = None,
+    sample_size: int = 0,
+    seed: int = 0,
+    repair_sink: RepairSink | None = None,
+    on_cid: Callable[[CidLedger], None] | None = None,
+    settings: Any = None,
+    workers: int = 1,
+    snapshot: bool | None = None,
+) -> Reconciliation:
+    """One pass over `cids`: a ledger per cid (cross-checked with the counts endpoint when a
+    client is given) and the per-cid stratified samples, in cid order.
+
+    `snapshot` (default: from SNAPSHOT_MIN_CIDS cids on) reads the CDP collections once into
+    a temporary `StoreSnapshot` instead of querying per cid. `workers` > 1 (needs `settings`,
+    and no `repair_sink`: the re-sends are posted from this process) reconciles whole cids
+    on that many processes."""
+    cids = list(cids)
+    if snapshot is None:
+        snapshot = len(cids) >= SNAPSHOT_MIN_CIDS
+    parallel = workers > 1 and settings is not None and repair_sink is None and len(cids) > 1
+    with tempfile.TemporaryDirectory(prefix="crm-notes-reconcile-") as tmp:
+        stores = StoreSnapshot.build(db, Path(tmp) / "stores.sqlite", cids) if snapshot else LiveStores(db)
+        try:
+            if parallel:
+                path = stores.path if isinstance(stores, StoreSnapshot) else None
+                results = reconcile_in_processes(settings, cids, workers=min(workers, len(cids)), snapshot_path=path,
+                                                 sample_size=sample_size, seed=seed)
+            else:
+                results = (reconcile_one(db, source, cid, tz=tz, options=options, stores=stores,
+                                         sample_size=sample_size, seed=seed, repair_sink=repair_sink) for cid in cids)
+            ledgers: list[CidLedger] = []
+            samples: list[Sample] = []
+            api_down = ""  # once the API has failed past the client's retries, it is not asked again
+            for ledger, picked in results:
+                if client is not None and not ledger.errors:
+                    if api_down:
+                        ledger.errors.append(f"counts endpoint: not asked: {api_down}")
+                    else:
+                        try:
+                            compare_api_counts(ledger, client.counts(ledger.cid))
+                        except MigrationApiError as exc:
+                            api_down = f"it failed for cid {ledger.cid}"
+                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+                        except Exception as exc:
+                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+                ledgers.append(ledger)
+                samples.extend(picked)
+                if on_cid is not None:
+                    on_cid(ledger)
+        finally:
+            if isinstance(stores, StoreSnapshot):
+                stores.close()
+    return Reconciliation(ledgers, samples)
+
+
+def reconcile_and_repair(
+    db: Database,
+    source: CrmSource,
+    cids: Sequence[int],
+    *,
+    tz: ZoneInfo,
+    options: TransformOptions,
+    client: CountsClient,
+    sample_size: int = 0,
+    seed: int = 0,
+    batch_size: int = 500,
+    drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
+    settings: Any = None,
+    workers: int = 1,
+) -> Reconciliation:
+    """Reconcile, re-send every missing and mismatched note, wait for the queue to drain,
+    then reconcile again; the second pass is the result."""
+    repairer = Repairer(client, batch_size=batch_size)
+    first = reconcile(db, source, cids, tz=tz, options=options, client=None, repair_sink=repairer)
+    repairer.flush()
+    drained, drain_error = True, None
+    if repairer.sent:
+        try:
+            client.wait_drained(sorted(repairer.sent), timeout_s=drain_timeout_s)
+        except TimeoutError as exc:  # out of time, or `QueueStuck`: waiting could not end
+            drained = False
+            drain_error = str(exc.args[0]) if exc.args else "the queue did not drain"
+    second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed,
+                       settings=settings, workers=workers)
+    second.repair = {
+        "before": totals(first.ledgers),
+        "resent": repairer.count,
+        "resent_ids": {str(k): v[:50] for k, v in sorted(repairer.sent.items())},
+        "batches": len(repairer.batches),
+        "rejected": repairer.rejected[:50],
+        "drained": drained,
+        "drain_error": drain_error,
+        "not_repairable": {
+            "extra": sum(x.extra.count for x in first.ledgers),
+            "duplicates": sum(x.duplicates.count for x in first.ledgers),
+        },
+    }
+    return second

@@ -103,3 +103,16 @@ def test_deterministic_for_a_seed_and_different_for_another():
 
     assert cdp(7) == cdp(7) == cdp(7, page_size=37)
     assert cdp(7)["cdp_authored"]["sha256"] != cdp(8)["cdp_authored"]["sha256"]
+
+
+def test_content_is_already_what_the_transform_writes(chunks):
+    """Canonical mentions: the transform core's sanitiser leaves them exactly as they are."""
+    from crm_notes_migration.seed.cdp_notes import mention_anchor
+    from crm_notes_migration.transform import sanitize_html
+
+    odd = f"<p>x {mention_anchor(ObjectId('661658c10619e74c2e3824f6'), 'Ani <Mbak> & Co')} y</p>"
+    assert "@Ani &lt;Mbak&gt; &amp; Co</a>" in odd
+    anchors = [f"<p>{m.group(0)}</p>" for doc in _notes(chunks) for m in _CANONICAL.finditer(doc["content"])]
+    assert anchors
+    for content in [odd, *anchors]:
+        assert sanitize_html(content) == content

@@ -4,6 +4,8 @@ Brings up the local services (scripts/services.sh), seeds a synthetic CRM and it
 contacts/users into the demo's own databases (`crm_demo`, `cdp_demo`, Redis namespace
 `crm-notes-demo`), starts the API and one worker as child processes with a generated
 token, runs the extractor and reconcile, prints the summary and stops what it started.
+It seeds only databases the seed made (seed/guard.py), and checks at the end that the
+CDP-authored notes of the seed are untouched.
 """
 from __future__ import annotations
 
@@ -56,9 +58,28 @@ def _forget_queue(settings: Settings) -> None:
     r.close()
 
 
+def _fix(database: str, variable: str) -> str:
+    return (f"the demo uses its own database {database} on the {variable} server: drop it if an older "
+            f"demo made it, or point {variable} at another server")
+
+
+def _check_cdp_authored(settings: Settings, seeded):
+    """The seed's CDP-authored notes after the run (seed/verify.py)."""
+    import pymongo
+
+    from crm_notes_devtools.seed.verify import check_cdp_authored
+
+    client: pymongo.MongoClient = pymongo.MongoClient(settings.cdp_mongodb_uri)
+    try:
+        return check_cdp_authored(client[settings.cdp_mongodb_db], seeded)
+    finally:
+        client.close()
+
+
 def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> int:
     """The demo with its options; returns the exit code."""
     from crm_notes_migration.commands.run import execute
+    from crm_notes_devtools.seed.guard import ForeignDatabase
     from crm_notes_devtools.seed.loader import load_seed
     from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 
@@ -72,7 +93,13 @@ def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> 
         console.print(f"[bold]2/5[/bold] seeding {notes} notes over {cids} cids into "
                       f"{DEMO_CRM_DATABASE} (PostgreSQL) and {DEMO_CDP_DATABASE} (MongoDB)")
         _forget_queue(settings)
-        expectations = load_seed(settings, notes, cids, seed).to_json()
+        try:
+            seeded = load_seed(settings, notes, cids, seed, crm_fix=_fix(DEMO_CRM_DATABASE, "CRM_DATABASE_URL"),
+                               cdp_fix=_fix(DEMO_CDP_DATABASE, "CDP_MONGODB_URI"))
+        except ForeignDatabase as exc:
+            console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            return 2
+        expectations = seeded.to_json()
         console.print("[bold]3/5[/bold] starting the API and one worker")
         stack = LocalStack(settings, workdir).start()
         console.print(f"        API {stack.settings.migration_api_url} (logs in {workdir})")
@@ -87,18 +114,21 @@ def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> 
         report.parent.mkdir(parents=True, exist_ok=True)
         rec = subprocess.run(cli_command("reconcile", "--report", str(report), "--sample", str(DEMO_SAMPLE)),
                              env=settings_env(stack.settings))
+        untouched = _check_cdp_authored(settings, seeded)
         totals = expectations["totals"]
         console.print(
             f"\n[bold]demo done in {time.perf_counter() - started:.0f}s[/bold]: seeded {totals['notes']} notes, "
             f"{totals['in_scope']} in scope; expected {totals['migrated']} migrated and "
             f"{sum(totals['parked'].values())} parked; run exit {code}, reconcile exit {rec.returncode}"
         )
+        console.print(f"CDP notes untouched: {untouched.untouched} of {untouched.expected}"
+                      + ("" if untouched.ok else " (the migration changed or deleted CDP-authored notes)"))
         if report.exists():
             console.print(f"QA report ({report.stat().st_size / 1e6:.1f} MB, open it in a browser): "
                           f"{report.resolve().as_uri()}")
         else:
             console.print("no QA report was written (see reconcile's output above)")
-        return 0 if code == 0 and rec.returncode == 0 else 1
+        return 0 if code == 0 and rec.returncode == 0 and untouched.ok else 1
     except KeyboardInterrupt:
         console.print("interrupted: stopping what the demo started")
         return 130

@@ -101,6 +101,7 @@ def _count_independently(settings: Settings) -> dict[str, dict]:
 
 def test_printed_expectations_match_an_independent_count(isolated_settings):
     db = pymongo.MongoClient(isolated_settings.cdp_mongodb_uri)[isolated_settings.cdp_mongodb_db]
+    _seed_cli(isolated_settings, 10, 2, SEED)  # a database seed made, then a migration left documents in it
     for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids"):
         db[name].insert_one({"_id": "left-over", "cid": Int64(1)})
 

@@ -1,11 +1,15 @@
-"""What the migration must reach for a seed: per cid, migrated / parked by reason / out of scope."""
+"""What the migration must reach for a seed: per cid, migrated / parked by reason / out of scope,
+and the CDP-authored notes it must leave byte-identical."""
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from bson import ObjectId
+
 from crm_notes_migration.transform.types import REASONS
+from crm_notes_devtools.seed.cdp_notes import note_sha256, notes_digest
 from crm_notes_devtools.seed.generator import DELETED, MIGRATED, NO_PERSON, SeedChunk
 
 
@@ -23,11 +27,22 @@ class SeedExpectations:
     cids: int
     per_cid: dict[int, dict] = field(default_factory=dict)
     hard_cases: Counter = field(default_factory=Counter)
-    #: Rows written, for the summary: crm_users, crm_notes, crm_note_attachments, contacts, users.
+    #: Rows written, for the summary: crm_users, crm_notes, crm_note_attachments, contacts, users,
+    #: contact_notes (the CDP-authored notes).
     rows: Counter = field(default_factory=Counter)
+    #: CDP-authored notes: `_id` → SHA-256 of the note's BSON (cdp_notes.note_sha256).
+    cdp_authored: dict[ObjectId, bytes] = field(default_factory=dict)
+    #: Their number per cid, and how many have mentions / sit on contacts that receive
+    #: migrated notes / belong to cids without CRM notes.
+    cdp_authored_per_cid: Counter = field(default_factory=Counter)
+    cdp_authored_kinds: Counter = field(default_factory=Counter)
 
     def add(self, chunk: SeedChunk) -> None:
         """Count one chunk of the generator."""
+        self._add_cdp_authored(chunk)
+        self.rows.update({"contacts": len(chunk.contacts), "users": len(chunk.users)})
+        if not chunk.in_crm:
+            return
         entry = self.per_cid.setdefault(chunk.cid, _empty())
         for _note_id, outcome in chunk.outcomes:
             if outcome in (DELETED, NO_PERSON):
@@ -40,8 +55,33 @@ class SeedExpectations:
                 entry["parked"][outcome] += 1
         self.hard_cases.update(chunk.hard_cases)
         self.rows.update({"crm_users": len(chunk.crm_users), "crm_notes": len(chunk.notes),
-                          "crm_note_attachments": len(chunk.attachments), "contacts": len(chunk.contacts),
-                          "users": len(chunk.users)})
+                          "crm_note_attachments": len(chunk.attachments)})
+
+    def _add_cdp_authored(self, chunk: SeedChunk) -> None:
+        if not chunk.cdp_notes:
+            return
+        for doc in chunk.cdp_notes:
+            self.cdp_authored[doc["_id"]] = note_sha256(doc)
+        n = len(chunk.cdp_notes)
+        self.rows["contact_notes"] += n
+        self.cdp_authored_per_cid[chunk.cid] += n
+        self.cdp_authored_kinds["with_mentions"] += sum(bool(doc["mentions"]) for doc in chunk.cdp_notes)
+        self.cdp_authored_kinds["on_migrated_contacts"] += chunk.cdp_on_migrated
+        if not chunk.in_crm:
+            self.cdp_authored_kinds["in_cids_without_crm_notes"] += n
+
+    def cdp_authored_json(self) -> dict:
+        """The CDP-authored notes: counts, and `sha256`, the digest that `verify` recomputes
+        from the CDP (cdp_notes.notes_digest) to show they stayed byte-identical."""
+        kinds = self.cdp_authored_kinds
+        return {
+            "notes": len(self.cdp_authored),
+            "with_mentions": kinds["with_mentions"],
+            "on_migrated_contacts": kinds["on_migrated_contacts"],
+            "in_cids_without_crm_notes": kinds["in_cids_without_crm_notes"],
+            "per_cid": {str(cid): self.cdp_authored_per_cid[cid] for cid in sorted(self.cdp_authored_per_cid)},
+            "sha256": notes_digest(self.cdp_authored.items()),
+        }
 
     def totals(self) -> dict:
         """The per-cid counts summed, plus the number of notes."""
@@ -63,6 +103,7 @@ class SeedExpectations:
             "cids": self.cids,
             "totals": self.totals(),
             "per_cid": {str(cid): self.per_cid[cid] for cid in sorted(self.per_cid)},
+            "cdp_authored": self.cdp_authored_json(),
         }
 
 

@@ -12,6 +12,10 @@ the migration must reach, known by construction:
 
 Every hard case appears at a known rate (the `*_RATE` constants), and the first notes of
 the first cid carry each one once (`FORCED`), so even a small seed holds all of them.
+
+After each cid's notes comes a chunk of CDP-authored notes (cdp_notes.py) when the cid
+has any, and after the last cid the CDP-only companies (`in_crm` False): contacts, users
+and CDP-authored notes of cids that hold no CRM notes.
 """
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from crm_notes_migration.transform.types import AMBIGUOUS_CONTACT, CONTACT_NOT_FOUND, CONTENT_TOO_LARGE
+from crm_notes_devtools.seed.cdp_notes import CID_RATE, NOTES_DIVISOR, cdp_authored_notes, cdp_only_cids, cdp_only_people
 from crm_notes_devtools.seed.content import ContentWriter, SentencePools
 from crm_notes_devtools.seed.notes import NoteFactory
-from crm_notes_devtools.seed.people import NO_CONTACT, OTHER_CID_ONLY, TWO_CONTACTS, build_directory
+from crm_notes_devtools.seed.people import NO_CONTACT, OTHER_CID_ONLY, TWO_CONTACTS, Directory, build_directory
 
 MIGRATED = "migrated"
 DELETED = "deleted"
@@ -49,6 +54,12 @@ class SeedChunk:
     #: (crm_notes.id, outcome) for each note of `notes`; outcome is one of OUTCOMES.
     outcomes: list[tuple[int, str]] = field(default_factory=list)
     hard_cases: Counter = field(default_factory=Counter)
+    #: CDP-authored notes for `contact_notes` (cdp_notes.py).
+    cdp_notes: list[dict] = field(default_factory=list)
+    #: How many of `cdp_notes` are on a contact that receives migrated notes.
+    cdp_on_migrated: int = 0
+    #: False for a CDP-only company: it has contacts and users but no CRM rows.
+    in_crm: bool = True
 
 
 def cid_values(seed: int, cids: int) -> list[int]:
@@ -84,6 +95,10 @@ def generate(notes: int, cids: int, seed: int, page_size: int = DEFAULT_PAGE_SIZ
     for index, (cid, n) in enumerate(zip(values, sizes)):
         other = values[(index + 1) % cids] if cids > 1 else cid + 1
         yield from _cid_chunks(seed, index, cids, cid, n, other, writer, page_size)
+    for cid in cdp_only_cids(seed, values):
+        contacts, users = cdp_only_people(seed, cid)
+        notes = cdp_authored_notes(seed, cid, 1 + len(contacts) // 2, contacts, users, [], writer)
+        yield SeedChunk(cid, contacts=contacts, users=users, cdp_notes=notes, in_crm=False)
 
 
 def _cid_chunks(
@@ -98,14 +113,39 @@ def _cid_chunks(
         users=directory.cdp_users,
     )
     factory = NoteFactory(rng, writer, directory, index, n_cids, n, force_all=index == 0)
+    migrated_persons: set[int] = set()
     for start in range(0, n, page_size):
         chunk = SeedChunk(cid)
         for j in range(start, min(n, start + page_size)):
             note = factory.note(j, chunk.hard_cases)
             chunk.notes.append(note.row)
             chunk.attachments.extend(note.attachments)
-            chunk.outcomes.append((note.row[0], expected_outcome(note.person_class, note.row, note.too_large)))
+            outcome = expected_outcome(note.person_class, note.row, note.too_large)
+            chunk.outcomes.append((note.row[0], outcome))
+            if outcome == MIGRATED:
+                migrated_persons.add(note.row[2])
         yield chunk
+    cdp_chunk = _cdp_authored_chunk(seed, index, directory, migrated_persons, n, writer)
+    if cdp_chunk.cdp_notes:
+        yield cdp_chunk
+
+
+def _cdp_authored_chunk(
+    seed: int, index: int, directory: Directory, migrated_persons: set[int], n: int, writer: ContentWriter
+) -> SeedChunk:
+    """The CDP-authored notes of a CRM cid: on most cids (always the first one)."""
+    cid = directory.cid
+    chunk = SeedChunk(cid)
+    if index != 0 and random.Random(f"crm-seed:{seed}:cdp-cid:{cid}").random() >= CID_RATE:
+        return chunk
+    migrated = sorted({c["_id"] for c in directory.contacts
+                       if int(c["cid"]) == cid and c.get("source_id") and int(c["source_id"]) in migrated_persons})
+    count = max(3 if index == 0 else 1, 1 + n // NOTES_DIVISOR)
+    chunk.cdp_notes = cdp_authored_notes(seed, cid, count, directory.contacts,
+                                         directory.cdp_users, migrated, writer)
+    on_migrated = set(migrated)
+    chunk.cdp_on_migrated = sum(doc["contact_id"] in on_migrated for doc in chunk.cdp_notes)
+    return chunk
 
 
 def expected_outcome(person_class: str | None, row: tuple, too_large: bool) -> str:

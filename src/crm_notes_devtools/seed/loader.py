@@ -3,6 +3,9 @@
 Streams: each chunk of the generator goes straight into three open binary COPYs (one
 connection per table, written by psycopg's queue thread) and into a MongoDB writer thread,
 so generation, COPY and inserts overlap and no whole-dataset list is ever held.
+
+It writes only into databases seed made (guard.py): a CRM or CDP it did not create is
+refused before anything is written.
 """
 from __future__ import annotations
 
@@ -19,10 +22,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from crm_notes_migration.config import Settings
 from crm_notes_devtools.seed.expectations import SeedExpectations
 from crm_notes_devtools.seed.generator import generate
+from crm_notes_devtools.seed.guard import SEED_CDP_FIX, SEED_CRM_FIX, check_cdp, check_crm, mark_cdp, mark_crm
 
-#: MongoDB collections `seed` resets (INTERFACES.md): the two it fills and those the migration writes.
-FILLED_COLLECTIONS = ("contacts", "users")
-RESET_COLLECTIONS = ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids")
+#: MongoDB collections `seed` resets (INTERFACES.md): those it fills and those the migration writes.
+FILLED_COLLECTIONS = ("contacts", "users", "contact_notes")
+RESET_COLLECTIONS = ("contact_notes_migration_parked", "migration_batches", "migration_note_cids")
 INSERT_BATCH = 1000
 
 _TABLES = {
@@ -102,8 +106,11 @@ def _reset_mongo(db) -> None:
 def load_seed(
     settings: Settings, notes: int, cids: int, seed: int,
     on_progress: Callable[[int], None] | None = None,
+    crm_fix: str = SEED_CRM_FIX, cdp_fix: str = SEED_CDP_FIX,
 ) -> SeedExpectations:
-    """Drop and reload the synthetic CRM and CDP contacts/users; return what the migration must reach.
+    """Drop and reload the synthetic CRM and CDP contacts/users/CDP-authored notes; return
+    what the migration must reach. Raises guard.ForeignDatabase, naming `crm_fix` or
+    `cdp_fix` as the remedy, when either database holds data seed did not make.
 
     Example: `load_seed(Settings(), 21000, 130, 42).to_json()`.
     """
@@ -113,6 +120,11 @@ def load_seed(
     client = pymongo.MongoClient(settings.cdp_mongodb_uri)
     try:
         db = client[settings.cdp_mongodb_db]
+        with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
+            check_crm(conn, crm_fix)
+            check_cdp(db, cdp_fix)
+            mark_crm(conn, seed, notes, cids)
+        mark_cdp(db, seed, notes, cids)
         _reset_mongo(db)
         expectations = _load(settings.crm_database_url, db, notes, cids, seed, on_progress)
         db["contacts"].create_index([("cid", 1), ("source_id", 1)], name="cid_1_source_id_1")
@@ -150,7 +162,8 @@ def _load(conninfo: str, db, notes: int, cids: int, seed: int, on_progress) -> S
                     write = copies[table].write_row
                     for row in rows:
                         write(row)
-                for name, docs in (("contacts", chunk.contacts), ("users", chunk.users)):
+                for name, docs in (("contacts", chunk.contacts), ("users", chunk.users),
+                                   ("contact_notes", chunk.cdp_notes)):
                     buf = buffers[name]
                     buf.extend(docs)
                     while len(buf) >= INSERT_BATCH:

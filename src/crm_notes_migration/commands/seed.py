@@ -19,13 +19,16 @@ def seed(
 ) -> None:
     """Create the synthetic CRM and its CDP contacts/users, deterministically.
 
-    Drops and reloads the CRM tables (CRM_DATABASE_URL) and the CDP collections contacts and
-    users (CDP_MONGODB_URI / CDP_MONGODB_DB), and empties the ones the migration writes.
+    Drops and reloads the CRM tables (CRM_DATABASE_URL) and the CDP collections contacts,
+    users and contact_notes (CDP_MONGODB_URI / CDP_MONGODB_DB; CDP-authored notes included),
+    and empties the ones the migration writes. Only databases that are empty or that seed
+    made: one holding a CRM or CDP it did not create is refused (exit 2) and left intact.
     Prints what the migration must reach per cid. Example: crm-notes-migrate seed --notes 2000 --cids 10 --json
     """
     from rich.console import Console
 
     from crm_notes_migration.config import Settings
+    from crm_notes_devtools.seed.guard import ForeignDatabase
     from crm_notes_devtools.seed.loader import load_seed
 
     if notes < 0 or cids < 1:
@@ -33,10 +36,14 @@ def seed(
     settings = Settings()
     err = Console(stderr=True)
     started = time.perf_counter()
-    if err.is_terminal and notes >= PROGRESS_MIN_NOTES:
-        expectations = _load_with_progress(err, settings, notes, cids, seed)
-    else:
-        expectations = load_seed(settings, notes, cids, seed)
+    try:
+        if err.is_terminal and notes >= PROGRESS_MIN_NOTES:
+            expectations = _load_with_progress(err, settings, notes, cids, seed)
+        else:
+            expectations = load_seed(settings, notes, cids, seed)
+    except ForeignDatabase as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
     elapsed = time.perf_counter() - started
     if json_out:
         sys.stdout.write(json.dumps(expectations.to_json(), sort_keys=False) + "\n")
@@ -77,6 +84,10 @@ def _print_summary(console, expectations, elapsed: float) -> None:
     for name, n in expectations.rows.items():
         rows.add_row(name, str(n))
     console.print(rows)
+    cdp = expectations.cdp_authored_json()
+    console.print(f"CDP-authored notes: {cdp['notes']} ({cdp['with_mentions']} with mentions, "
+                  f"{cdp['on_migrated_contacts']} on contacts that receive migrated notes, "
+                  f"{cdp['in_cids_without_crm_notes']} in cids without CRM notes); sha256 {cdp['sha256'][:16]}…")
     cases = ", ".join(f"{k}={v}" for k, v in sorted(expectations.hard_cases.items()))
     console.print(f"hard cases: {cases}")
     console.print(f"per cid: {len(expectations.per_cid)} cids (use --json for the per-cid expectations)")

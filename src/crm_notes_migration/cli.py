@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("crm_notes_migration.extract_command", "run"),
     "retry-parked": ("crm_notes_migration.retry_command", "retry_parked"),
     "reconcile": ("crm_notes_migration.reconcile.command", "reconcile"),
-    "failed-jobs": ("crm_notes_migration.queue.command", "failed_jobs"),
+    "failed-jobs": ("crm_notes_migration.commands.failed_jobs", "failed_jobs"),
 }
 
 

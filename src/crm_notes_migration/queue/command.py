@@ -1,4 +1,4 @@
-"""`worker` and `failed-jobs`: thin commands over the queue adapter."""
+"""`worker`: a thin command over the queue adapter."""
 import logging
 
 import typer
@@ -18,20 +18,3 @@ def worker(threads: int = typer.Option(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_worker(Settings(), threads=threads)
 
-
-def failed_jobs(requeue: bool = typer.Option(False, "--requeue", help="Put every failed job back on the queue.")) -> None:
-    """List jobs that failed for good (dead-lettered); --requeue puts them back.
-
-    Example: crm-notes-migrate failed-jobs --requeue
-    """
-    from .broker import BatchQueue, build_broker
-
-    queue = BatchQueue(build_broker(Settings()))
-    jobs = queue.failed_jobs()
-    for job in jobs:
-        cid, batch_id, notes = job.args
-        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [queue.last_error(batch_id)]
-        typer.echo(f"{batch_id}\tcid={cid}\tnotes={len(notes)}\tretries={job.options.get('retries', 0)}\t{last[0]}")
-    typer.echo(f"{len(jobs)} failed job(s)")
-    if requeue and jobs:
-        typer.echo(f"requeued {queue.requeue_failed()} job(s)")

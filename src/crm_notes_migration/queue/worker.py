@@ -14,10 +14,10 @@ from ..cdp.batches import BatchLedger
 from ..cdp.mongo import ensure_indexes, open_database
 from ..cdp.resolve import resolve_notes
 from ..cdp.store import MongoNoteStore
-from ..ingest import ingest_notes
+from ..ingest import ingest_isolating
 from ..memory import bound_heap_growth, settle_after_startup
 from ..transform import TransformOptions
-from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
+from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,9 @@ DEFAULT_THREADS = 4
 
 
 def make_batch_handler(settings, db, queue: BatchQueue | None = None):
-    """The job body: ingest one batch, then mark it done in the ledger (and tell the
-    queue's bookkeeping: queued notes, last error of a failing job)."""
+    """The job body: ingest one batch (a note failing for a reason that is not transient
+    is parked on its own), then mark it done in the ledger (and tell the queue's
+    bookkeeping: queued notes, last error of a failing job)."""
     store = MongoNoteStore(db)
     ledger = BatchLedger(db)
     resolver = partial(resolve_notes, db)
@@ -42,7 +43,7 @@ def make_batch_handler(settings, db, queue: BatchQueue | None = None):
     def ingest_batch(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc)
         try:
-            summary = ingest_notes(store, resolver, cid, notes, options, now)
+            summary = ingest_isolating(store, resolver, cid, notes, options, now, is_transient)
             ledger.mark_done(batch_id, datetime.now(timezone.utc))
         except Exception as exc:
             _note_error(queue, batch_id, exc)

@@ -39,4 +39,5 @@ def canonical_json(payload: Any) -> bytes:
             return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             pass
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # surrogatepass: a lone surrogate (which the API rejects, note by note) still hashes
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")

@@ -25,8 +25,8 @@ from ..cdp.counts import counts
 from ..cdp.mongo import ensure_indexes
 from ..cdp.store import MongoNoteStore
 from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
-from ..contract import BatchAccepted, BatchEnvelope
 from ..config import Settings
+from ..contract import BatchAccepted, BatchEnvelope, error_detail, escape_unstorable
 from ..queue.broker import BatchQueue
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
 
@@ -77,13 +77,42 @@ def _gauge_or_nan(read) -> float:
         return float("nan")
 
 
+#: Deepest nesting of arrays and objects a body may have (SPEC §4); a batch needs 5.
+MAX_BODY_DEPTH = 64
+
+
 def _loads(raw: bytes) -> Any:
     """`json.loads`, by orjson when it can (same values); what orjson refuses (integers
-    over 64 bits, NaN, invalid UTF-8) is left to the standard parser to accept or refuse."""
+    over 64 bits, NaN, invalid UTF-8, lone surrogates) is left to the standard parser to
+    accept or refuse. Raises ValueError for a body nested deeper than MAX_BODY_DEPTH."""
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        try:
+            value = json.loads(raw)
+        except RecursionError:
+            raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels") from None
+    if _too_deep(value, MAX_BODY_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels")
+    return value
+
+
+def _too_deep(value: Any, budget: int) -> bool:
+    """Whether `value` nests arrays and objects more than `budget` levels deep."""
+    kind = type(value)
+    if kind is dict:
+        items = value.values()
+    elif kind is list:
+        items = value
+    else:
+        return False
+    if budget == 0:
+        return True
+    for item in items:
+        kind = type(item)
+        if (kind is dict or kind is list) and _too_deep(item, budget - 1):
+            return True
+    return False
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -151,10 +180,10 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         try:
             payload = _loads(raw)
             envelope = BatchEnvelope.model_validate(payload)
-        except (ValueError, ValidationError) as exc:
-            raise ApiError(422, "not_a_batch", str(exc).splitlines()[0][:300])
-        if not INT64_MIN <= envelope.cid <= INT64_MAX:
-            raise ApiError(422, "not_a_batch", "cid: out of the 64-bit range")
+        except ValidationError as exc:
+            raise ApiError(422, "not_a_batch", error_detail(exc)[:300])
+        except ValueError as exc:
+            raise ApiError(422, "not_a_batch", f"body: {escape_unstorable(str(exc).splitlines()[0])[:300]}")
         if len(envelope.notes) > settings.max_batch_notes:
             raise ApiError(413, "too_many_notes", f"over {settings.max_batch_notes} notes")
         try:

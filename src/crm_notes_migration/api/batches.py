@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..cdp.batches import DONE, QUEUED, BatchLedger, canonical_sha256
+from ..cdp.batches import DISCARDED, DONE, QUEUED, BatchLedger, canonical_sha256
 from ..cdp.store import NoteStore
 from ..contract import BatchEnvelope, NoteV1, validate_note
 from crm_notes_migration.usecases.ingest import park_record
@@ -134,6 +134,11 @@ class BatchIntake:
     def _replay(self, known: dict[str, Any], body_sha: str, envelope: BatchEnvelope) -> Outcome:
         if known.get("body_sha256") != body_sha:
             raise Conflict()
+        if known.get("status") == DISCARDED and self.ledger.revive(envelope.batch_id):
+            # its job was discarded (failed-jobs --discard): sent again, it is queued again
+            accepted, _, _ = split_notes(envelope.cid, envelope.notes)
+            self.queue.enqueue_batch(envelope.cid, envelope.batch_id, accepted, new=True)
+            return Outcome(known["response"], replay=False)
         if known.get("status") == QUEUED:
             # Still queued: put it back unless it is on the queue (it may have been lost
             # with Redis); the worker is idempotent, so a second delivery is harmless.

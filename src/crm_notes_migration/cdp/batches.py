@@ -18,6 +18,9 @@ from .mongo import BATCHES
 
 QUEUED = "queued"
 DONE = "done"
+#: A batch whose job failed for good and was discarded (`failed-jobs --discard`): no
+#: longer pending; sent again (the next `run` does), it is queued again.
+DISCARDED = "discarded"
 
 
 def canonical_sha256(payload: Any) -> str:
@@ -44,6 +47,18 @@ class BatchLedger:
 
     def mark_done(self, batch_id: str, now: datetime) -> None:
         self.coll.update_one({"_id": batch_id, "status": QUEUED}, {"$set": {"status": DONE, "done_at": now}})
+
+    def discard(self, batch_id: str, now: datetime) -> bool:
+        """Mark a queued batch discarded (its notes are no longer pending); True if it was queued."""
+        result = self.coll.update_one({"_id": batch_id, "status": QUEUED},
+                                      {"$set": {"status": DISCARDED, "discarded_at": now}})
+        return result.modified_count == 1
+
+    def revive(self, batch_id: str) -> bool:
+        """Queue a discarded batch again; True for the one caller that did it."""
+        result = self.coll.update_one({"_id": batch_id, "status": DISCARDED},
+                                      {"$set": {"status": QUEUED}, "$unset": {"discarded_at": ""}})
+        return result.modified_count == 1
 
     def queued_notes(self, cid: int | None = None) -> int:
         """Accepted notes of batches still queued (of one cid, or of all)."""

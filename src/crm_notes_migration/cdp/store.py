@@ -124,8 +124,10 @@ class MongoNoteStore:
             r = rows[i]
             changed = {k: v for k, v in r.items() if k not in ("_id", "first_parked_at", "attempts")}
             update = {"$set": changed, "$inc": {"attempts": 1}}
-            if "note_truncated" not in r:  # a whole note now: forget an earlier cut copy's marks
-                update["$unset"] = {"note_truncated": ""}
+            # a whole (unescaped) note now: forget an earlier copy's marks
+            gone = {k: "" for k in ("note_truncated", "note_escaped") if k not in r}
+            if gone:
+                update["$unset"] = gone
             updates.append(UpdateOne({"_id": r["_id"], "cid": r["cid"]}, update))
         for op in updates:  # FerretDB aborts a multi-update command at its first error
             self.parked.bulk_write([op], ordered=False)

@@ -1,23 +1,51 @@
-"""`failed-jobs`: the jobs that failed for good, listed or requeued."""
+"""`failed-jobs`: list, requeue or discard the jobs that failed for good."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import typer
 
 from crm_notes_migration.config import Settings
 
 
-def failed_jobs(requeue: bool = typer.Option(False, "--requeue", help="Put every failed job back on the queue.")) -> None:
-    """List jobs that failed for good (dead-lettered); --requeue puts them back.
+def failed_jobs(
+    requeue: bool = typer.Option(False, "--requeue", help="Put the failed jobs back on the queue."),
+    discard: bool = typer.Option(False, "--discard",
+                                 help="Drop the failed jobs; the next `run` sends their notes again."),
+    ids: list[str] = typer.Option(None, "--id", help="Only these jobs (a batch id as listed; repeatable)."),
+) -> None:
+    """List jobs that failed for good (dead-lettered); --requeue puts them back, --discard
+    drops them (a discarded batch's notes are sent again by the next `run`).
 
-    Example: crm-notes-migrate failed-jobs --requeue
+    Example: crm-notes-migrate failed-jobs --discard --id crm-101-1-500-0123456789abcdef01234567
     """
-    from crm_notes_migration.bootstrap import batch_queue
+    from crm_notes_migration import bootstrap
+    from crm_notes_migration.cdp.batches import BatchLedger
+    from crm_notes_migration.usecases.failed_jobs import UnknownJob, discard_failed_jobs, list_failed_jobs, requeue_failed_jobs
 
-    queue = batch_queue(Settings())
-    jobs = queue.failed_jobs()
+    if requeue and discard:
+        typer.echo("error: --requeue and --discard exclude each other; give one", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    queue = bootstrap.batch_queue(settings)
+    wanted = set(ids or ())
+    jobs = [j for j in list_failed_jobs(queue) if not wanted or wanted & {j.batch_id, j.message_id}]
     for job in jobs:
-        cid, batch_id, notes = job.args
-        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [queue.last_error(batch_id)]
-        typer.echo(f"{batch_id}\tcid={cid}\tnotes={len(notes)}\tretries={job.options.get('retries', 0)}\t{last[0]}")
+        typer.echo(f"{job.batch_id}\tcid={job.cid}\tnotes={job.notes}\tretries={job.retries}\t{job.error}")
     typer.echo(f"{len(jobs)} failed job(s)")
-    if requeue and jobs:
-        typer.echo(f"requeued {queue.requeue_failed()} job(s)")
+    try:
+        if requeue and jobs:
+            typer.echo(f"requeued {requeue_failed_jobs(queue, list(ids or ()))} job(s)")
+        elif discard and jobs:
+            db = bootstrap.cdp_database(settings)
+            try:
+                dropped = discard_failed_jobs(queue, BatchLedger(db), datetime.now(UTC), list(ids or ()))
+            finally:
+                db.client.close()
+            typer.echo(f"discarded {len(dropped)} job(s); the next `run` sends their notes again")
+    except UnknownJob as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if wanted and len(jobs) == 0:
+        typer.echo(f"error: no failed job has the id {sorted(wanted)[0]!r} (failed-jobs lists them)", err=True)
+        raise typer.Exit(2)

@@ -6,7 +6,7 @@ defaults (60 s heartbeat timeout, maintenance on 0.1 % of commands) can take man
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import dramatiq
@@ -194,21 +194,46 @@ class BatchQueue:
 
     def failed_jobs(self) -> list[Message]:
         """Jobs that failed for good, oldest first."""
-        zkey, hkey = self._dead_letter_keys()
-        ids = self.client.zrange(zkey, 0, -1)
-        raw = self.client.hmget(hkey, ids) if ids else []
-        return [Message.decode(data) for data in raw if data]
+        return [message for _, message in self._failed()]
 
-    def requeue_failed(self) -> int:
-        """Put every dead-lettered job back on the queue (retry count reset)."""
+    def _failed(self, ids: Collection[str] | None = None) -> list[tuple[bytes, Message]]:
+        """(Redis id, message) of the dead-lettered jobs, oldest first; with `ids`, only
+        those whose batch_id or message id is among them."""
         zkey, hkey = self._dead_letter_keys()
+        redis_ids = self.client.zrange(zkey, 0, -1)
+        raw = self.client.hmget(hkey, redis_ids) if redis_ids else []
+        out = []
+        for redis_id, data in zip(redis_ids, raw):
+            if not data:
+                continue
+            message = Message.decode(data)
+            if ids is None or message.message_id in ids or message.args[1] in ids:
+                out.append((redis_id, message))
+        return out
+
+    def _forget_failed(self, redis_id: bytes) -> None:
+        zkey, hkey = self._dead_letter_keys()
+        self.client.zrem(zkey, redis_id)
+        self.client.hdel(hkey, redis_id)
+
+    def requeue_failed(self, ids: Collection[str] | None = None) -> int:
+        """Put dead-lettered jobs back on the queue (retry count reset): every one, or
+        those whose batch_id or message id is in `ids`."""
         count = 0
-        for redis_id in self.client.zrange(zkey, 0, -1):
-            data = self.client.hget(hkey, redis_id)
-            if data:
-                old = Message.decode(data)
-                self.broker.enqueue(batch_message(*old.args))
-                count += 1
-            self.client.zrem(zkey, redis_id)
-            self.client.hdel(hkey, redis_id)
+        for redis_id, old in self._failed(ids):
+            self.broker.enqueue(batch_message(*old.args))
+            self._forget_failed(redis_id)
+            count += 1
         return count
+
+    def discard_failed(self, ids: Collection[str] | None = None) -> list[tuple[int, str]]:
+        """Remove dead-lettered jobs for good (every one, or those of `ids`), and their
+        bookkeeping: their notes leave the queued total and the batch may be enqueued
+        again. Returns the (cid, batch_id) of each job removed."""
+        removed = []
+        for redis_id, old in self._failed(ids):
+            cid, batch_id = int(old.args[0]), str(old.args[1])
+            self._forget_failed(redis_id)
+            self.batch_done(batch_id)
+            removed.append((cid, batch_id))
+        return removed

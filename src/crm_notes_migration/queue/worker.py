@@ -10,12 +10,14 @@ from typing import Any
 
 from dramatiq import Worker
 
-from crm_notes_migration.cdp.batches import BatchLedger
 from crm_notes_migration.cdp.store import NoteStore
-from crm_notes_migration.memory import bound_heap_growth, settle_after_startup
-from crm_notes_migration.queue.broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor
-from crm_notes_migration.transform import TransformOptions
-from crm_notes_migration.usecases.ingest import Resolver, ingest_notes
+from crm_notes_migration.usecases.ingest import Resolver
+
+from ..cdp.batches import BatchLedger
+from crm_notes_migration.usecases.ingest import ingest_isolating
+from ..memory import bound_heap_growth, settle_after_startup
+from ..transform import TransformOptions
+from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +38,14 @@ def make_batch_handler(
     options: TransformOptions,
     queue: BatchQueue | None = None,
 ) -> Callable[[int, str, list[dict[str, Any]]], None]:
-    """The job body: ingest one batch, then mark it done in the ledger (and tell the
-    queue's bookkeeping: queued notes, last error of a failing job)."""
+    """The job body: ingest one batch (a note failing for a reason that is not transient
+    is parked on its own), then mark it done in the ledger (and tell the queue's
+    bookkeeping: queued notes, last error of a failing job)."""
 
     def ingest_batch(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> None:
         now = datetime.now(timezone.utc)
         try:
-            summary = ingest_notes(store, resolver, cid, notes, options, now)
+            summary = ingest_isolating(store, resolver, cid, notes, options, now, is_transient)
             ledger.mark_done(batch_id, datetime.now(timezone.utc))
         except Exception as exc:
             _note_error(queue, batch_id, exc)

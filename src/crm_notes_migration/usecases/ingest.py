@@ -18,7 +18,7 @@ from typing import Any
 from bson import Int64
 
 from crm_notes_migration.cdp.store import NoteStore
-from crm_notes_migration.contract import NoteV1, validate_note
+from crm_notes_migration.contract import NoteV1, escape_unstorable, validate_note
 from crm_notes_migration.transform import (
     EDITED_IN_CDP,
     INVALID_NOTE,
@@ -43,6 +43,15 @@ INSERT_CHUNK = 250
 #: from the CRM.
 PARKED_CONTENT_MAX_BYTES = 12 * 1024 * 1024
 PARKED_CONTENT_KEPT_BYTES = 1024 * 1024
+
+
+#: Longest error text a parked record's `detail` keeps.
+MAX_ERROR_DETAIL = 500
+
+
+class StillChanging(RuntimeError):
+    """Stored documents kept changing under the batch (concurrent writers): the batch is
+    decided again on its next delivery, never parked for it."""
 
 
 @dataclass
@@ -72,15 +81,22 @@ def _usable_id(raw: Any) -> int | None:
 
 def park_record(cid: int, legacy_id: int, payload: Any, reason: str, detail: str) -> dict[str, Any]:
     """A `contact_notes_migration_parked` record (without its timestamps and attempts);
-    a content over PARKED_CONTENT_MAX_BYTES is cut (see there)."""
+    a content over PARKED_CONTENT_MAX_BYTES is cut (see there). What a store refuses in a
+    string (NUL, a lone surrogate) is kept as the text of its JSON escape, so the record
+    can always be stored; `note_escaped` then says the stored note is not the one sent
+    (`retry-parked` leaves it alone: only the CRM has the note as it was)."""
+    stored = escape_unstorable(payload)
     record = {
         "_id": note_object_id(cid, legacy_id),
         "cid": Int64(cid),
         "legacy_crm_note_id": Int64(legacy_id),
         "reason": reason,
-        "detail": detail,
-        "note": payload,
+        "detail": escape_unstorable(detail),
+        "note": stored,
     }
+    if stored is not payload:
+        record["note_escaped"] = True
+        payload = stored
     content = payload.get("content_html") if isinstance(payload, dict) else None
     # a str of n characters is at most 4n bytes in UTF-8: most notes skip the encoding
     if isinstance(content, str) and len(content) * 4 > PARKED_CONTENT_MAX_BYTES:
@@ -230,7 +246,7 @@ def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -
                 retry[lid] = doc
         pending = retry
     if pending:
-        raise RuntimeError(f"cid {cid}: notes {sorted(pending)} kept changing while being written")
+        raise StillChanging(f"cid {cid}: notes {sorted(pending)} kept changing while being written")
     return landed
 
 
@@ -270,5 +286,41 @@ def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[
         elif store.remove_note(cid, old["_id"], old["updated_at"]):
             out.append(park)
         else:  # edited or rewritten meanwhile: decided again on the next delivery
-            raise RuntimeError(f"cid {cid}: note {lid} changed while being parked")
+            raise StillChanging(f"cid {cid}: note {lid} changed while being parked")
     return out
+
+
+def ingest_isolating(
+    store: NoteStore,
+    resolve: Resolver,
+    cid: int,
+    raw_notes: Sequence[dict[str, Any]],
+    options: TransformOptions,
+    now: datetime,
+    is_transient: Callable[[BaseException], bool],
+) -> IngestSummary:
+    """`ingest_notes`, where one note never fails its batch (SPEC §4): when the batch
+    fails for a reason that is not transient, it is halved and each half ingested again
+    (safe: ingesting is idempotent), down to the notes that fail alone, which are parked
+    `invalid_note` with the error as detail; the rest lands. A transient error (and
+    `StillChanging`) is raised as is, for the queue to retry the whole batch."""
+    try:
+        return ingest_notes(store, resolve, cid, raw_notes, options, now)
+    except StillChanging:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        if len(raw_notes) > 1:
+            half = len(raw_notes) // 2
+            summary = ingest_isolating(store, resolve, cid, raw_notes[:half], options, now, is_transient)
+            summary.merge(ingest_isolating(store, resolve, cid, raw_notes[half:], options, now, is_transient))
+            return summary
+        lid = _usable_id(raw_notes[0]) if raw_notes else None
+        if lid is None:
+            raise
+        error = " ".join(f"{type(exc).__name__}: {exc}".split())[:MAX_ERROR_DETAIL]
+        store.park([park_record(cid, lid, raw_notes[0], INVALID_NOTE, f"could not be stored: {error}")], now)
+        summary = IngestSummary()
+        summary.parked[INVALID_NOTE] += 1
+        return summary

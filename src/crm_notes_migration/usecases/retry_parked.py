@@ -22,13 +22,13 @@ def retry_parked_notes(
 ) -> dict[int, IngestSummary]:
     """Re-run the parked notes of `cids` (default: every cid with parked notes), except
     `edited_in_cdp` ones and records that keep only part of their note (`note_truncated`:
-    the note was too large to store whole, so only the CRM has it); those that land leave
-    the parked collection. Per-cid summaries."""
+    the note was too large to store whole; `note_escaped`: it held what the store refuses;
+    either way only the CRM has it); those that land leave the parked collection. Per-cid summaries."""
     out: dict[int, IngestSummary] = {}
     for cid in cids or store.parked_cids():
         notes = []
         for rec in store.iter_parked(cid, exclude_reasons=(EDITED_IN_CDP,)):
-            if rec.get("note_truncated"):
+            if rec.get("note_truncated") or rec.get("note_escaped"):
                 continue
             note = rec.get("note")
             notes.append(json.loads(note) if isinstance(note, str) else note)

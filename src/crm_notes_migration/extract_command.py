@@ -18,7 +18,7 @@ from rich.table import Table
 
 from .checkpoint import DEFAULT_STATE_PATH, Checkpoint
 from .config import Settings
-from .extract import DEFAULT_WAIT_TIMEOUT_S, Extractor, RunReport, add_counts, drain
+from .extract import DEFAULT_WAIT_TIMEOUT_S, Extractor, RunReport, add_counts, check_cids, drain
 from .memory import bound_heap_growth
 from .source.crm import CrmSource
 
@@ -175,8 +175,10 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
     stop, previous = _install_stop()
     tz = ZoneInfo(settings.crm_timezone)
     try:
-        with CrmSource(settings.crm_database_url) as source:
+        with CrmSource(settings.crm_database_url, settings.crm_database_wait_s) as source:
             counts = source.in_scope_counts()
+            if cids:
+                check_cids(source, sorted(set(cids)))
             selected = sorted(cids) if cids else sorted(counts)
             total = sum(counts.get(c, 0) for c in selected)
             progress = RichProgress(total, err) if err.is_terminal and not json_out else LogProgress(total)
@@ -220,14 +222,18 @@ def _dry(settings, source, selected, tz, batch_size, progress, stop) -> RunRepor
 
 def _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait, wait_timeout,
           progress, stop) -> RunReport:
-    from .client import MigrationApiClient, MigrationApiError
+    from .client import ApiUnreachable, MigrationApiClient, MigrationApiError
 
     checkpoint = Checkpoint(state_file or Path.cwd() / DEFAULT_STATE_PATH, source.identity())
     try:
         if restart:
             checkpoint.restart()
-        with MigrationApiClient(settings.migration_api_url, settings.migration_api_token) as client:
-            report = Extractor(source, client, checkpoint, tz, progress, stop, batch_size, concurrency).send(selected)
+        with MigrationApiClient(settings.migration_api_url, settings.migration_api_token,
+                                wait_s=settings.migration_api_wait_s) as client:
+            extractor = Extractor(source, client, checkpoint, tz, progress, stop, batch_size, concurrency)
+            report = extractor.send(selected)
+            if isinstance(extractor.failure, ApiUnreachable) and not any(r.sent or r.skipped for r in report.cids):
+                raise extractor.failure  # nothing was handed over: the one line says what to fix
             try:
                 if wait and not report.interrupted and not report.error:
                     drain(client, report, wait_timeout, progress)

@@ -61,11 +61,12 @@ def reconcile(
     if settings.migration_api_token:
         from ..client import MigrationApiClient
 
-        client = MigrationApiClient(settings.migration_api_url, settings.migration_api_token)
+        client = MigrationApiClient(settings.migration_api_url, settings.migration_api_token,
+                                    wait_s=settings.migration_api_wait_s)
     sample_size = sample if report else 0
     progress = None if json_out else (lambda ledger: print(_line(ledger), file=sys.stderr, flush=True))
     try:
-        with CrmSource(settings.crm_database_url) as source:
+        with CrmSource(settings.crm_database_url, settings.crm_database_wait_s) as source:
             cids = select_cids(db, source, cid)
             parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
             if repair:

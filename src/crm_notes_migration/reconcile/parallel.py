@@ -29,7 +29,7 @@ def _init(settings, snapshot_path: str | None, sample_size: int, seed: int) -> N
     db = open_database(settings)
     _worker.update(
         db=db,
-        source=CrmSource(settings.crm_database_url),
+        source=CrmSource(settings.crm_database_url, settings.crm_database_wait_s),
         tz=ZoneInfo(settings.crm_timezone),
         options=TransformOptions.from_settings(settings),
         stores=StoreSnapshot(Path(snapshot_path), db.codec_options) if snapshot_path else LiveStores(db),

@@ -43,6 +43,8 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
         "MAX_NOTE_HTML_BYTES": str(settings.max_note_html_bytes),
         "ATTACHMENT_URL_REWRITE": settings.attachment_url_rewrite or "",
         "QUEUE_NAMESPACE": settings.queue_namespace,
+        "MIGRATION_API_WAIT_S": f"{settings.migration_api_wait_s:g}",
+        "CRM_DATABASE_WAIT_S": f"{settings.crm_database_wait_s:g}",
     }
     env.update({k: v for k, v in values.items() if v != ""})
     # glibc gives each thread its own malloc arena; with the API's, the worker's and the

@@ -73,14 +73,16 @@ def crm_source(settings: Settings) -> CrmSource:
     """The legacy CRM (`CRM_DATABASE_URL`), read only."""
     from crm_notes_migration.source.crm import CrmSource
 
-    return CrmSource(settings.crm_database_url)
+    return CrmSource(settings.crm_database_url, settings.crm_database_wait_s)
 
 
 def api_client(settings: Settings) -> MigrationApiClient:
     """The HTTP client of the migrate and count endpoints (`MIGRATION_API_URL`)."""
     from crm_notes_migration.client import MigrationApiClient
 
-    return MigrationApiClient(settings.migration_api_url, settings.migration_api_token or "")
+    return MigrationApiClient(
+        settings.migration_api_url, settings.migration_api_token or "", wait_s=settings.migration_api_wait_s
+    )
 
 
 def api_app(settings: Settings, *, db: Database[Any] | None = None, queue: BatchQueue | None = None) -> FastAPI:

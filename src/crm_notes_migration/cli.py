@@ -84,6 +84,22 @@ class LazyGroup(TyperGroup):
         super().__init__(**attrs)
         self.commands = _LazyCommands(self)
 
+    def invoke(self, ctx: Any) -> Any:
+        """Run the command; an error a user can fix becomes one line and exit code 2
+        (commands/errors.py), unless `--debug` asks for the traceback."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if ctx.params.get("debug"):
+                raise
+            from .commands.errors import USAGE_EXIT_CODE, one_line
+
+            line = one_line(exc)
+            if line is None:
+                raise
+            typer.echo(f"error: {line}", err=True)
+            raise typer.Exit(USAGE_EXIT_CODE) from None
+
 
 def _placeholder() -> None:  # pragma: no cover - LazyGroup never invokes it
     raise RuntimeError("the command's module was not loaded")
@@ -97,6 +113,16 @@ app = typer.Typer(
     cls=LazyGroup,
 )
 LazyGroup.pretty_exceptions_short = app.pretty_exceptions_short
+
+
+
+def main_options(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error instead of one line."),
+) -> None:
+    """Options of every command (given before the command's name)."""
+
+
+app.callback()(main_options)
 
 for _name in COMMANDS:
     app.command(_name)(_placeholder)

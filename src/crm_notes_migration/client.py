@@ -1,8 +1,10 @@
 """HTTP client of the CDP migrate and count endpoints (SPEC §4), with bounded retries.
 
-Connection errors and 5xx are retried with exponential backoff and full jitter; a 429 is
-retried after its `Retry-After`. Other 4xx answers are final. After the bound a
-`MigrationApiError` says what happened last.
+Connection errors and 5xx are retried with exponential backoff and full jitter for one
+wait budget (`MIGRATION_API_WAIT_S`: an API restarting or briefly away is waited for);
+a 429 is retried after its `Retry-After`. Other 4xx answers are final. Past the budget,
+`ApiUnreachable` (no answer) or `MigrationApiError` (5xx) says what happened last and
+names `MIGRATION_API_URL`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from typing import Any
 import httpx
 import orjson
 
+from .errors import FixableError
+
 BATCHES_PATH = "/v1/migrations/crm-notes/batches"
 COUNTS_PATH = "/v1/migrations/crm-notes/counts"
 METRICS_PATH = "/metrics"
@@ -27,8 +31,9 @@ QUEUED_NOTES_METRIC = "migration_queued_notes"
 #: for good: with none of the first and some of the second, waiting cannot end.
 LIVE_JOBS_METRIC = "migration_live_jobs"
 FAILED_JOBS_METRIC = "migration_failed_jobs"
-#: Attempts for connection errors and 5xx before giving up.
-DEFAULT_MAX_ATTEMPTS = 8
+#: Seconds connection errors and 5xx answers are retried for, per request, before giving
+#: up (config.DEFAULT_MIGRATION_API_WAIT_S is the setting's default).
+DEFAULT_WAIT_S = 300.0
 #: First backoff delay in seconds; doubles per attempt up to DEFAULT_BACKOFF_CAP_S.
 DEFAULT_BACKOFF_BASE_S = 0.5
 DEFAULT_BACKOFF_CAP_S = 30.0
@@ -79,6 +84,10 @@ class MigrationApiError(RuntimeError):
         self.status = status
 
 
+class ApiUnreachable(MigrationApiError, FixableError):
+    """The API did not answer at all within the wait budget."""
+
+
 class QueueStuck(TimeoutError):
     """Waiting for the queue to drain cannot end: notes are pending, and no job is waiting,
     running or due for a retry (only jobs that failed for good are left, or none at all).
@@ -114,7 +123,8 @@ class MigrationApiClient:
         token: str,
         *,
         timeout_s: float = 60.0,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        wait_s: float = DEFAULT_WAIT_S,
+        max_attempts: int | None = None,
         backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
         backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
         max_throttle_wait_s: float = DEFAULT_MAX_THROTTLE_WAIT_S,
@@ -126,6 +136,8 @@ class MigrationApiClient:
             timeout=timeout_s,
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
         )
+        self._base_url = base_url
+        self._wait_s = wait_s
         self._max_attempts = max_attempts
         self._backoff_base_s = backoff_base_s
         self._backoff_cap_s = backoff_cap_s
@@ -145,8 +157,13 @@ class MigrationApiClient:
         return random.uniform(0, min(self._backoff_cap_s, self._backoff_base_s * 2 ** (attempt - 1)))
 
     def _request(self, method: str, path: str, body: bytes | None = None, **kwargs: Any) -> httpx.Response:
-        """`body`: sent with its Content-Length and let go of once sent (`_SentOnce`)."""
+        """`body`: sent with its Content-Length and let go of once sent (`_SentOnce`).
+
+        Connection errors and 5xx are retried until `wait_s` has passed since the first
+        of them (or `max_attempts`, when given, were made)."""
         attempt = 0
+        failing_since: float | None = None
+        slept = 0.0
         throttled_s = 0.0
         if body is not None:
             kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Length": str(len(body))}
@@ -156,14 +173,10 @@ class MigrationApiClient:
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                attempt += 1
-                if attempt >= self._max_attempts:
-                    raise MigrationApiError(
-                        f"{method} {path}: API unreachable after {attempt} attempts ({exc.__class__.__name__}: {exc})"
-                    ) from exc
-                self._sleep(self._backoff(attempt))
-                continue
-            if response.status_code == 429:
+                response, failure = None, exc
+            else:
+                failure = None
+            if response is not None and response.status_code == 429:
                 wait = _retry_after_seconds(response.headers.get("Retry-After"), self._backoff(attempt + 1))
                 throttled_s += wait
                 if throttled_s > self._max_throttle_wait_s:
@@ -172,20 +185,35 @@ class MigrationApiClient:
                     )
                 self._sleep(wait)
                 continue
-            if response.status_code >= 500:
-                attempt += 1
-                if attempt >= self._max_attempts:
+            if response is not None and response.status_code < 500:
+                if response.status_code >= 400:
                     raise MigrationApiError(
-                        f"{method} {path}: HTTP {response.status_code} after {attempt} attempts: {_detail(response)}",
-                        response.status_code,
+                        f"{method} {path}: HTTP {response.status_code}: {_detail(response)}", response.status_code
                     )
-                self._sleep(self._backoff(attempt))
-                continue
-            if response.status_code >= 400:
-                raise MigrationApiError(
-                    f"{method} {path}: HTTP {response.status_code}: {_detail(response)}", response.status_code
-                )
-            return response
+                return response
+            attempt += 1
+            now = time.monotonic()
+            failing_since = now if failing_since is None else failing_since
+            waited = max(now - failing_since, slept)
+            left = self._wait_s - waited
+            if left <= 0 or (self._max_attempts is not None and attempt >= self._max_attempts):
+                raise self._gave_up(method, path, attempt, waited, failure, response)
+            delay = min(self._backoff(attempt), left)
+            self._sleep(delay)
+            slept += delay
+
+    def _gave_up(self, method: str, path: str, attempts: int, waited: float,
+                 failure: httpx.TransportError | None, response: httpx.Response | None) -> MigrationApiError:
+        where = f"MIGRATION_API_URL={self._base_url}"
+        tried = f"{attempts} attempts in {waited:.0f}s; MIGRATION_API_WAIT_S={self._wait_s:g} sets how long to wait"
+        if response is not None:
+            return MigrationApiError(
+                f"{method} {path}: the API at {where} answered HTTP {response.status_code} ({tried}): "
+                f"{_detail(response)}", response.status_code)
+        error = ApiUnreachable(f"the API is unreachable at {where} ({tried}; last: "
+                               f"{type(failure).__name__}: {failure}): start it or fix MIGRATION_API_URL")
+        error.__cause__ = failure
+        return error
 
     def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
         """POST one SPEC §4 batch; returns the 202 answer `{batch_id, accepted, rejected}`."""

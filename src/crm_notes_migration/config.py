@@ -23,6 +23,12 @@ DEFAULT_MAX_NOTE_HTML_BYTES = 1024 * 1024
 DEFAULT_MAX_BATCH_BODY_BYTES = 64 * 1024 * 1024
 #: Queued notes above which the migrate endpoint answers 429 with Retry-After.
 DEFAULT_QUEUE_HIGH_WATER_NOTES = 200_000
+#: Seconds `run` and `reconcile` keep retrying an API that does not answer (restarting,
+#: briefly away) before they give up naming MIGRATION_API_URL (SPEC §6a).
+DEFAULT_MIGRATION_API_WAIT_S = 300.0
+#: Seconds `run` keeps reconnecting to a CRM database whose connection dropped, and
+#: resuming where it was, before it gives up naming CRM_DATABASE_URL (SPEC §6a).
+DEFAULT_CRM_DATABASE_WAIT_S = 300.0
 
 
 class Settings(BaseSettings):
@@ -45,6 +51,9 @@ class Settings(BaseSettings):
     queue_high_water_notes: int = Field(default=DEFAULT_QUEUE_HIGH_WATER_NOTES, gt=0)
     #: Namespace of the job queue's Redis keys, so several deployments can share one Redis.
     queue_namespace: str = "crm-notes-migration"
+    #: Wait budgets for transient outages (SPEC §6a).
+    migration_api_wait_s: float = Field(default=DEFAULT_MIGRATION_API_WAIT_S, gt=0)
+    crm_database_wait_s: float = Field(default=DEFAULT_CRM_DATABASE_WAIT_S, gt=0)
 
     @field_validator("crm_timezone")
     @classmethod

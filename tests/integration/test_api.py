@@ -74,7 +74,7 @@ def test_high_water_mark_answers_429(isolated_settings):
 def test_health_ready_metrics_openapi(api):
     assert httpx.get(api.url + "/healthz").json() == {"status": "ok"}
     ready = httpx.get(api.url + "/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"mongodb": "ok", "redis": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"mongodb": "ok", "redis": "ok"}
     api.post_batch(batch(1, "m", [note(1, 1)]))
     metrics = httpx.get(api.url + "/metrics").text
     assert 'migration_batches_total{outcome="accepted"} 1.0' in metrics
@@ -89,7 +89,7 @@ def test_readyz_reports_a_dead_store(isolated_settings):
         "cdp_mongodb_uri": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300"})
     with ApiServer(dead) as api:
         r = httpx.get(api.url + "/readyz")
-        assert r.status_code == 503 and r.json()["checks"]["mongodb"].startswith("error")
+        assert r.status_code == 503 and r.json()["mongodb"].startswith("unreachable: ")
         r = api.client.get("/v1/migrations/crm-notes/counts", params={"cid": 1})
         assert r.status_code == 503 and r.json()["error"] == "unavailable" and "Traceback" not in r.text
 

@@ -24,6 +24,7 @@ def _eager_app() -> typer.Typer:
         no_args_is_help=True,
         add_completion=False,
     )
+    app.callback()(cli.main_options)
     for name, (module, attr) in cli.COMMANDS.items():
         app.command(name)(getattr(importlib.import_module(module), attr))
     return app

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import crm_notes_migration.client as client_module
-from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
+from crm_notes_migration.client import ApiUnreachable, MigrationApiClient, MigrationApiError, QueueStuck
 
 
 class ScriptedServer:
@@ -137,22 +137,46 @@ def test_4xx_is_final_with_detail(sleeps):
 def test_5xx_gives_up_after_max_attempts(sleeps):
     server = ScriptedServer([(502, {}, {"detail": "bad gateway"})] * 10)
     try:
-        with pytest.raises(MigrationApiError, match="after 3 attempts"):
+        with pytest.raises(MigrationApiError, match="HTTP 502 \\(3 attempts") as info:
             make_client(server.url, sleeps, max_attempts=3).post_batch(BATCH)
     finally:
         server.close()
     assert len(server.requests) == 3
+    assert f"MIGRATION_API_URL={server.url}" in str(info.value) and info.value.status == 502
     # exponential: the cap of each jittered delay doubles
     assert sleeps[0] <= 0.5 and sleeps[1] <= 1.0
 
 
-def test_unreachable_api_gives_clear_error(sleeps):
+def test_an_api_answering_5xx_for_longer_than_eight_attempts_is_still_waited_for(sleeps):
+    server = ScriptedServer([(503, {}, {"detail": "restarting"})] * 12 + [OK])
+    try:
+        assert make_client(server.url, sleeps, wait_s=600).post_batch(BATCH)["batch_id"] == "b1"
+    finally:
+        server.close()
+    assert len(server.requests) == 13
+
+
+def test_5xx_gives_up_once_its_wait_budget_is_spent(sleeps):
+    server = ScriptedServer([(503, {}, {"detail": "restarting"})] * 200)
+    try:
+        with pytest.raises(MigrationApiError, match="MIGRATION_API_WAIT_S=20 "):
+            make_client(server.url, sleeps, wait_s=20).post_batch(BATCH)
+    finally:
+        server.close()
+    assert sum(sleeps) == pytest.approx(20)  # the last wait is cut to what is left
+
+
+def test_unreachable_api_waits_its_budget_then_names_the_url(sleeps):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(MigrationApiError, match="unreachable after 4 attempts"):
-        make_client(f"http://127.0.0.1:{port}", sleeps, max_attempts=4).post_batch(BATCH)
-    assert len(sleeps) == 3
+    url = f"http://127.0.0.1:{port}"
+    with pytest.raises(ApiUnreachable) as info:
+        make_client(url, sleeps, wait_s=200).post_batch(BATCH)
+    message = str(info.value)
+    assert f"the API is unreachable at MIGRATION_API_URL={url} " in message and "\n" not in message
+    assert "MIGRATION_API_WAIT_S=200" in message and "ConnectError" in message
+    assert sum(sleeps) == pytest.approx(200)  # far more than 8 attempts could wait (61.5 s at most)
 
 
 def test_wait_drained_polls_the_first_pending_cid_until_drained_then_the_next(sleeps):

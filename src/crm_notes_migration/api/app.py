@@ -27,11 +27,14 @@ from ..cdp.store import MongoNoteStore
 from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
 from ..config import Settings
 from ..contract import BatchAccepted, BatchEnvelope, error_detail, escape_unstorable
+from ..errors import masked
 from ..queue.broker import BatchQueue
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
+#: Longest wait of one readiness check (/readyz, and the check at start), in seconds.
+READY_CHECK_TIMEOUT_S = 2.0
 
 
 class ApiError(Exception):
@@ -68,6 +71,28 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _internal(_: Request, exc: Exception):
         log.exception("unhandled error")
         return _json_error(500, "internal_error", "internal error")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {(text[0] if text else '').split(', Timeout:')[0][:200]}"
+
+
+def dependency_checks(db, queue: BatchQueue) -> dict[str, str]:
+    """"ok" or "unreachable: <why>" for MongoDB and for Redis, each within READY_CHECK_TIMEOUT_S."""
+    checks = {}
+    try:
+        with pymongo.timeout(READY_CHECK_TIMEOUT_S):
+            db.command("ping")
+        checks["mongodb"] = "ok"
+    except Exception as exc:  # any failure means not ready
+        checks["mongodb"] = f"unreachable: {_short(exc)}"
+    try:
+        queue.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"unreachable: {_short(exc)}"
+    return checks
 
 
 def _gauge_or_nan(read) -> float:
@@ -149,10 +174,19 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        try:
-            await run_in_threadpool(ensure_indexes, db)
-        except pymongo.errors.PyMongoError as exc:  # readyz reports it; the worker creates them too
-            log.warning("could not create indexes at start: %s", exc)
+        checks = await run_in_threadpool(dependency_checks, db, queue)
+        variables = {"mongodb": ("CDP_MONGODB_URI", settings.cdp_mongodb_uri),
+                     "redis": ("REDIS_URL", settings.redis_url)}
+        for name, state in checks.items():
+            if state != "ok":
+                variable, value = variables[name]
+                log.warning("%s is %s (%s=%s): batches get 503 and /readyz says so until it answers",
+                            name, state, variable, masked(value))
+        if checks["mongodb"] == "ok":
+            try:
+                await run_in_threadpool(ensure_indexes, db)
+            except pymongo.errors.PyMongoError as exc:  # readyz reports it; the worker creates them too
+                log.warning("could not create indexes at start: %s", exc)
         yield
 
     app = FastAPI(title="CRM notes migration: CDP side", version="1", lifespan=lifespan)
@@ -213,17 +247,10 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
 
     @app.get("/readyz")
     def readyz():
-        """MongoDB and Redis answer."""
-        checks = {}
-        for name, ping in (("mongodb", lambda: db.command("ping")), ("redis", queue.ping)):
-            try:
-                ping()
-                checks[name] = "ok"
-            except Exception as exc:  # any failure means not ready
-                checks[name] = f"error: {type(exc).__name__}"
+        """MongoDB and Redis answer: each "ok" or "unreachable: <why>"; 503 unless both are ok."""
+        checks = dependency_checks(db, queue)
         ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ready else "not_ready", "checks": checks},
-                            status_code=200 if ready else 503)
+        return JSONResponse(checks, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     def metrics():

@@ -19,7 +19,14 @@ from crm_notes_migration.commands.progress import LogProgress, RichProgress
 from crm_notes_migration.config import Settings
 from crm_notes_migration.memory import bound_heap_growth
 from crm_notes_migration.source.checkpoint import DEFAULT_STATE_PATH, Checkpoint
-from crm_notes_migration.usecases.extract import DEFAULT_WAIT_TIMEOUT_S, Extractor, RunReport, add_counts, drain
+from crm_notes_migration.usecases.extract import (
+    DEFAULT_WAIT_TIMEOUT_S,
+    Extractor,
+    RunReport,
+    add_counts,
+    check_cids,
+    drain,
+)
 
 
 def _table(report: RunReport, console: Console) -> None:
@@ -100,6 +107,8 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
     try:
         with bootstrap.crm_source(settings) as source:
             counts = source.in_scope_counts()
+            if cids:
+                check_cids(source, sorted(set(cids)))
             selected = sorted(cids) if cids else sorted(counts)
             total = sum(counts.get(c, 0) for c in selected)
             progress = RichProgress(total, err) if err.is_terminal and not json_out else LogProgress(total)
@@ -141,14 +150,17 @@ def _dry(settings, source, selected, tz, batch_size, progress, stop) -> RunRepor
 
 def _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait, wait_timeout,
           progress, stop) -> RunReport:
-    from crm_notes_migration.client import MigrationApiError
+    from crm_notes_migration.client import ApiUnreachable, MigrationApiError
 
     checkpoint = Checkpoint(state_file or Path.cwd() / DEFAULT_STATE_PATH, source.identity())
     try:
         if restart:
             checkpoint.restart()
         with bootstrap.api_client(settings) as client:
-            report = Extractor(source, client, checkpoint, tz, progress, stop, batch_size, concurrency).send(selected)
+            extractor = Extractor(source, client, checkpoint, tz, progress, stop, batch_size, concurrency)
+            report = extractor.send(selected)
+            if isinstance(extractor.failure, ApiUnreachable) and not any(r.sent or r.skipped for r in report.cids):
+                raise extractor.failure  # nothing was handed over: the one line says what to fix
             try:
                 if wait and not report.interrupted and not report.error:
                     drain(client, report, wait_timeout, progress)

@@ -11,11 +11,12 @@ from typing import Any
 
 import dramatiq
 import orjson
-import pymongo.errors
 import redis
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import JSONEncoder
+
+from ..cdp.errors import is_transient as is_transient_store_error
 
 QUEUE_NAME = "crm_note_batches"
 ACTOR_NAME = "ingest_batch"
@@ -35,19 +36,29 @@ MAX_RETRIES = 25
 #: How long the "this batch is on the queue" marker lives in Redis.
 ENQUEUED_MARKER_TTL_S = 7 * 24 * 3600
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    pymongo.errors.ConnectionFailure,  # AutoReconnect, ServerSelectionTimeoutError, NetworkTimeout
-    pymongo.errors.WaitQueueTimeoutError,
-    redis.exceptions.ConnectionError,
+#: Redis errors of a server restarting, loading its data, failing over or unreachable.
+TRANSIENT_REDIS_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError, ... too
     redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
 )
+#: What a Redis answer starts with when the server is not ready yet or failing over.
+TRANSIENT_REDIS_REPLIES = ("LOADING", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "BUSY")
+
+
+def is_transient_queue_error(exc: BaseException) -> bool:
+    """Whether the queue's (Redis's) error is its being away or restarting."""
+    if isinstance(exc, TRANSIENT_REDIS_ERRORS):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith(TRANSIENT_REDIS_REPLIES)
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failed job is worth retrying later."""
-    if isinstance(exc, TRANSIENT_ERRORS):
-        return True
-    return isinstance(exc, pymongo.errors.PyMongoError) and exc.has_error_label("RetryableWriteError")
+    """Whether a failed job is worth retrying later: the store or the queue was away or
+    restarting (each adapter judges its own errors)."""
+    return is_transient_store_error(exc) or is_transient_queue_error(exc)
 
 
 def retry_when(retries: int, exc: BaseException) -> bool:

@@ -5,14 +5,27 @@ Per cid, in-scope notes are read in ascending `crm_notes.id` with keyset paginat
 whatever the size of a company and a later insert never shifts a page. Each page's
 attachments and the CRM users it needs (authors and legacy mention `data-id`s) are
 fetched with one `= ANY(%s)` query each: no per-note queries.
+
+Every query is read-only, so when the connection drops (the server restarted, the
+backend was terminated) the query is simply run again on a new connection: a page
+iteration goes on from the page it was reading. That is retried with backoff for
+`wait_s` (CRM_DATABASE_WAIT_S); the first connection is not (a wrong CRM_DATABASE_URL
+should say so at once).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import contextlib
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import psycopg
 
+from ..config import DEFAULT_CRM_DATABASE_WAIT_S
+from ..errors import FixableError, masked
 from ..transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_mention_user_ids
 
 #: The in-scope filter of SPEC §2.
@@ -28,25 +41,92 @@ _USER_COLUMNS = "id, cid, email, full_name"
 
 Page = list[tuple[LegacyNote, dict[int, LegacyUser]]]
 
+#: SQLSTATEs after which the same query on a new connection may well succeed: the server
+#: shutting down or starting up (57P0x), too many connections, a serialisation failure
+#: or deadlock; class 08 (connection exceptions) too, and errors without a SQLSTATE
+#: (the connection itself failed).
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01"})
+#: Backoff between reconnection attempts, in seconds (doubling, jittered).
+RECONNECT_BACKOFF_S = (0.2, 5.0)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the CRM error is the connection's (worth reconnecting), not the query's."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in _TRANSIENT_SQLSTATES
+
+
+class CrmUnavailable(FixableError):
+    """The CRM's connection dropped and did not come back within the wait budget."""
+
+
+def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
+    """Run the (read-only) method again on a new connection when the connection drops."""
+
+    @functools.wraps(method)
+    def wrapper(self: CrmSource, *args: Any, **kwargs: Any) -> T:
+        return self._retrying(lambda: method(self, *args, **kwargs))
+
+    return wrapper
+
 
 class CrmSource:
     """The legacy CRM database, read-only. One connection; use from one thread."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, wait_s: float = DEFAULT_CRM_DATABASE_WAIT_S,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._conninfo = conninfo
         self._conn: psycopg.Connection | None = None
+        self._connected_once = False
+        self.wait_s = wait_s
+        self._sleep = sleep
 
     @property
     def conn(self) -> psycopg.Connection:
         if self._conn is None:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
             self._conn.execute("SET default_transaction_read_only = on")
+            self._connected_once = True
         return self._conn
+
+    def _retrying(self, work: Callable[[], T]) -> T:
+        """`work()`, run again on a new connection while the connection keeps failing,
+        for up to `wait_s` seconds; then `CrmUnavailable`."""
+        failing_since: float | None = None
+        attempt = 0
+        while True:
+            try:
+                return work()
+            except psycopg.Error as exc:
+                if not (self._connected_once and is_transient(exc)):
+                    raise
+                self.close()
+                now = time.monotonic()
+                failing_since = now if failing_since is None else failing_since
+                left = self.wait_s - (now - failing_since)
+                if left <= 0:
+                    raise CrmUnavailable(
+                        f"the CRM database did not come back within {self.wait_s:g}s "
+                        f"(CRM_DATABASE_WAIT_S) after its connection dropped ({type(exc).__name__}: "
+                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}): "
+                        f"check CRM_DATABASE_URL={masked(self._conninfo)}") from exc
+                attempt += 1
+                if attempt == 1:
+                    log.warning("the CRM connection dropped (%s); reconnecting for up to %gs",
+                                type(exc).__name__, self.wait_s)
+                low, high = RECONNECT_BACKOFF_S
+                self._sleep(min(left, random.uniform(low, min(high, low * 2**attempt))))
 
     def close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(psycopg.Error):  # a broken connection: nothing to close cleanly
+                conn.close()
 
     def __enter__(self) -> "CrmSource":
         return self
@@ -54,26 +134,31 @@ class CrmSource:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_reconnecting
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple[Any, ...]]:
         """The rows of one query, as tuples in the order of its columns."""
         with self.conn.cursor() as cur:
             cur.execute(sql, params)
             return cur.fetchall()
 
+    @_reconnecting
     def identity(self) -> str:
         """Which database this is (host, port, name and its oid, so a re-created one differs)."""
         info = self.conn.info
         oid = self.conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
         return f"postgresql://{info.host}:{info.port}/{info.dbname}#{oid}"
 
+    @_reconnecting
     def cids(self) -> list[int]:
         """Companies with at least one in-scope note, ascending."""
         return [r[0] for r in self.conn.execute(f"SELECT DISTINCT cid FROM crm_notes WHERE {IN_SCOPE} ORDER BY cid")]
 
+    @_reconnecting
     def max_note_id(self, cid: int) -> int:
         """The highest note id of the cid (0 when none): a pass's high-water mark."""
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM crm_notes WHERE cid = %s", (cid,)).fetchone()[0]
 
+    @_reconnecting
     def count_in_scope(self, cid: int, after_id: int = 0, upto_id: int | None = None) -> int:
         """In-scope notes of the cid with `after_id < id <= upto_id`."""
         upto = upto_id if upto_id is not None else 2**63 - 1
@@ -82,6 +167,13 @@ class CrmSource:
             (cid, after_id, upto),
         ).fetchone()[0]
 
+    @_reconnecting
+    def unknown_cids(self, cids: list[int]) -> list[int]:
+        """Those of `cids` that have no note at all in the CRM, ascending."""
+        known = {r[0] for r in self.conn.execute("SELECT DISTINCT cid FROM crm_notes WHERE cid = ANY(%s)", (cids,))}
+        return sorted(set(cids) - known)
+
+    @_reconnecting
     def in_scope_counts(self) -> dict[int, int]:
         """In-scope notes per cid, for every cid (one query)."""
         return dict(self.conn.execute(f"SELECT cid, count(*) FROM crm_notes WHERE {IN_SCOPE} GROUP BY cid").fetchall())
@@ -92,7 +184,7 @@ class CrmSource:
         while True:
             ids = [
                 r[0]
-                for r in self.conn.execute(
+                for r in self._rows(
                     f"SELECT id FROM crm_notes WHERE cid = %s AND id > %s AND {IN_SCOPE} ORDER BY id LIMIT %s",
                     (cid, after, ID_PAGE_SIZE),
                 )

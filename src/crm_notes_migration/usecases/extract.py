@@ -28,6 +28,7 @@ from crm_notes_migration.canonical import canonical_json
 from crm_notes_migration.source.checkpoint import Checkpoint, CidPass
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError
 from crm_notes_migration.contract import CONTRACT_VERSION
+from crm_notes_migration.errors import FixableError
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import EDITED_IN_CDP, legacy_note_to_contract
 
@@ -40,6 +41,22 @@ DEFAULT_CONCURRENCY = 4
 MAX_BATCH_CONTENT_CHARS = 2 * 1024 * 1024
 #: Longest wait for the queue to drain after the last batch, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
+
+
+class UnknownCids(FixableError):
+    """`--cid` names companies the CRM has no note of."""
+
+    def __init__(self, cids: list[int]) -> None:
+        shown = " ".join(f"--cid {c}" for c in cids[:10]) + (" …" if len(cids) > 10 else "")
+        super().__init__(f"{shown}: the CRM has no note of {'this company' if len(cids) == 1 else 'these companies'}"
+                         f" (crm_notes.cid); fix --cid, or CRM_DATABASE_URL if it is the wrong CRM")
+
+
+def check_cids(source: CrmSource, cids: list[int]) -> None:
+    """Raise `UnknownCids` when some of `cids` have no note at all in the CRM."""
+    unknown = source.unknown_cids(cids)
+    if unknown:
+        raise UnknownCids(unknown)
 
 
 class Progress(Protocol):
@@ -169,6 +186,8 @@ class Extractor:
         self.on_ack = on_ack
         self._in_flight: dict[Future, tuple[_CidRun, _Slot]] = {}
         self._error: str | None = None
+        #: The first exception that stopped the run (its message is `RunReport.error`).
+        self.failure: BaseException | None = None
 
     def send(self, cids: list[int]) -> RunReport:
         """Stream and send; returns the per-cid report (without the CDP counts)."""
@@ -177,9 +196,12 @@ class Extractor:
             for cid in cids:
                 if self.stop.is_set() or self._error:
                     break
-                run = self._open(cid)
-                runs.append(run)
-                self._send_cid(run, pool)
+                try:
+                    run = self._open(cid)
+                    runs.append(run)
+                    self._send_cid(run, pool)
+                except FixableError as exc:  # the CRM stayed away past its wait budget
+                    self._fail(exc)
             while self._in_flight:
                 self._collect(FIRST_COMPLETED)
         for run in runs:
@@ -224,7 +246,7 @@ class Extractor:
             try:
                 answer = future.result()
             except MigrationApiError as exc:
-                self._error = self._error or str(exc)
+                self._fail(exc)
                 continue
             rejected = len(answer.get("rejected") or [])
             self.checkpoint.record_ack(
@@ -237,6 +259,10 @@ class Extractor:
                 self.on_ack(run.cp.cid, slot.batch_id)
             self.progress.advance(run.cp.cid, slot.notes)
             self._advance_prefix(run)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure, self._error = exc, str(exc)
 
     def _advance_prefix(self, run: _CidRun) -> None:
         last = None

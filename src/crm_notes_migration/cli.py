@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("crm_notes_migration.extract_command", "run"),
     "retry-parked": ("crm_notes_migration.retry_command", "retry_parked"),
     "reconcile": ("crm_notes_migration.reconcile.command", "reconcile"),
+    "rollback": ("crm_notes_migration.commands.rollback", "rollback"),
+    "status": ("crm_notes_migration.commands.status", "status"),
     "failed-jobs": ("crm_notes_migration.queue.command", "failed_jobs"),
 }
 

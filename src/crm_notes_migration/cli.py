@@ -19,7 +19,9 @@ from typer.core import TyperGroup
 #: function of its name in `commands/<name>.py`.
 COMMANDS: dict[str, tuple[str, str]] = {
     name: (f"crm_notes_migration.commands.{name.replace('-', '_')}", name.replace("-", "_"))
-    for name in ("demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "failed-jobs")
+    for name in (
+        "demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "rollback", "status", "failed-jobs",
+    )
 }
 
 

@@ -13,7 +13,7 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -23,6 +23,10 @@ from .errors import FixableError
 
 BATCHES_PATH = "/v1/migrations/crm-notes/batches"
 COUNTS_PATH = "/v1/migrations/crm-notes/counts"
+WITHDRAWALS_PATH = "/v1/migrations/crm-notes/withdrawals"
+LEGACY_IDS_PATH = "/v1/migrations/crm-notes/legacy-ids"
+#: Legacy ids per page of `iter_legacy_ids`.
+LEGACY_IDS_PAGE = 5000
 METRICS_PATH = "/metrics"
 #: The API's gauge of notes still queued, every cid together (one Redis GET to answer),
 #: so `run` can wait for the queue to drain without asking the store.
@@ -233,6 +237,24 @@ class MigrationApiClient:
         timeout = httpx.Timeout(self._http.timeout.connect, read=COUNTS_READ_TIMEOUT_S,
                                 write=self._http.timeout.write, pool=self._http.timeout.pool)
         return self._request("GET", COUNTS_PATH, params=params, timeout=timeout).json()
+
+    def withdraw(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST one withdrawal (SPEC §4); returns `{cid, withdrawn, unparked,
+        kept_edited_in_cdp, absent}`. A 409 (batches pending) is a `MigrationApiError`
+        with `status` 409. Safe to retry: withdrawing is idempotent."""
+        return self._request("POST", WITHDRAWALS_PATH, body=orjson.dumps(body), headers=_JSON_HEADERS).json()
+
+    def iter_legacy_ids(self, cid: int, page: int = LEGACY_IDS_PAGE) -> Iterator[int]:
+        """Every legacy id the migration holds for the cid (migration documents and parked
+        records), ascending, read a page at a time."""
+        after = 0
+        while True:
+            answer = self._request("GET", LEGACY_IDS_PATH, params={"cid": cid, "after": after, "limit": page}).json()
+            ids = [int(i) for i in answer.get("legacy_crm_note_ids") or []]
+            yield from ids
+            if len(ids) < page:
+                return
+            after = ids[-1]
 
     def queue_gauges(self) -> dict[str, float]:
         """The API's queue gauges (QUEUED_NOTES_METRIC, LIVE_JOBS_METRIC, FAILED_JOBS_METRIC)

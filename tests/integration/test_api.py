@@ -24,7 +24,8 @@ def _v1_routes(app):
 
 def test_every_v1_route_needs_the_token(api, isolated_settings):
     routes = _v1_routes(create_app(isolated_settings))
-    assert {p for _, p in routes} == {"/v1/migrations/crm-notes/batches", "/v1/migrations/crm-notes/counts"}
+    assert {p for _, p in routes} == {"/v1/migrations/crm-notes/batches", "/v1/migrations/crm-notes/counts",
+                                      "/v1/migrations/crm-notes/withdrawals", "/v1/migrations/crm-notes/legacy-ids"}
     body = batch(1, "auth", [note(1, 1)])
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + "x" * 10},
                     {"Authorization": f"Bearer {isolated_settings.migration_api_token}x"}):

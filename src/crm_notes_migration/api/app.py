@@ -24,12 +24,15 @@ from ..cdp.batches import BatchLedger
 from ..cdp.counts import counts
 from ..cdp.mongo import ensure_indexes
 from ..cdp.store import MongoNoteStore
+from ..cdp.withdrawals import MongoWithdrawalStore
 from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
 from ..config import Settings
 from ..contract import BatchAccepted, BatchEnvelope, error_detail, escape_unstorable
 from ..errors import masked
 from ..queue.broker import BatchQueue
+from ..usecases.withdraw import PendingBatches, withdraw
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
+from .withdrawals import InvalidWithdrawal, WithdrawalBody, parse_withdrawal
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
@@ -234,6 +237,39 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
             notes_total.labels("accepted").inc(outcome.response["accepted"])
             notes_total.labels("rejected").inc(len(outcome.response["rejected"]))
         return JSONResponse(outcome.response, status_code=202)
+
+    withdrawals = MongoWithdrawalStore(db)
+
+    @app.post(
+        "/v1/migrations/crm-notes/withdrawals",
+        dependencies=[Depends(authorised)],
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": WithdrawalBody.model_json_schema()}}}},
+        responses={401: {}, 409: {}, 413: {}, 422: {}, 503: {}},
+    )
+    async def post_withdrawal(request: Request):
+        """Withdraw migration documents of one cid (notes that left scope, or a rollback)."""
+        raw = await _read_body(request, settings.max_batch_body_bytes)
+        try:
+            wanted = parse_withdrawal(_loads(raw), settings.max_batch_notes)
+        except InvalidWithdrawal as exc:
+            raise ApiError(422, "not_a_withdrawal", str(exc)) from None
+        except OverflowError as exc:
+            raise ApiError(413, "too_many_ids", str(exc)) from None
+        except ValueError as exc:
+            raise ApiError(422, "not_a_withdrawal", f"body: {str(exc).splitlines()[0][:200]}") from None
+        try:
+            result = await run_in_threadpool(withdraw, withdrawals, wanted)
+        except PendingBatches as exc:
+            raise ApiError(409, "batches_pending", f"{exc}: wait for the queue to drain (or see failed-jobs)") from None
+        return result.as_dict()
+
+    @app.get("/v1/migrations/crm-notes/legacy-ids", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
+    def get_legacy_ids(cid: int = Query(..., gt=0, le=INT64_MAX), after: int = Query(0, ge=0, le=INT64_MAX),
+                       limit: int = Query(5000, gt=0, le=50_000)):
+        """One page of the legacy ids the migration holds for the cid (documents and parked
+        records), ascending after `after`: `run` finds the notes that left scope with it."""
+        return {"cid": cid, "after": after, "legacy_crm_note_ids": withdrawals.legacy_ids_after(cid, after, limit)}
 
     @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
     def get_counts(cid: int | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):

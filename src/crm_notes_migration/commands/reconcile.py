@@ -29,6 +29,20 @@ def _line(ledger: CidLedger) -> str:
     return text
 
 
+def _record_verdicts(db, result, report: Path | None) -> None:
+    """Each cid's verdict, for `status` (cdp/reconciliations.py)."""
+    from crm_notes_migration.cdp.reconciliations import ReconciliationLog
+
+    log, at = ReconciliationLog(db), datetime.now(timezone.utc)
+    sampled: dict[int, int] = {}
+    for s in result.samples:
+        sampled[s.cid] = sampled.get(s.cid, 0) + 1
+    for ledger in result.ledgers:
+        summary = {k: v for k, v in ledger.as_dict().items() if k in ("in_scope", "migrated", "parked", "accounted")}
+        log.record(ledger.cid, ok=ledger.ok, status=ledger.status, at=at, report=str(report) if report else None,
+                   samples=sampled.get(ledger.cid, 0), summary=summary)
+
+
 def reconcile(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     report: Path = typer.Option(None, help="Write the HTML QA report here."),
@@ -70,6 +84,7 @@ def reconcile(
             else:
                 result = run_reconcile(db, source, cids, tz=tz, options=options, client=client,
                                        sample_size=sample_size, seed=seed, on_cid=progress, **parallel)
+        _record_verdicts(db, result, report)
     finally:
         if client is not None:
             client.close()

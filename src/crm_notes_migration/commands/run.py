@@ -29,6 +29,32 @@ from crm_notes_migration.usecases.extract import (
 )
 
 
+def _withdraw_left_scope(source, client, report: RunReport) -> None:
+    """Each pass: withdraw the cids' notes that left scope since they landed, and count again
+    where something went."""
+    from crm_notes_migration.usecases.left_scope import withdraw_left_scope
+
+    for row in report.cids:
+        swept = withdraw_left_scope(row.cid, client.iter_legacy_ids(row.cid), source.iter_in_scope_ids(row.cid),
+                                    client.withdraw)
+        row.left_scope = swept.as_dict()
+        if swept.changed:
+            add_counts(report, {row.cid: client.counts(row.cid)})
+
+
+def _left_scope_lines(report: RunReport, console: Console) -> None:
+    for r in report.cids:
+        swept = r.left_scope
+        if not swept or not (swept["withdrawn"] or swept["unparked"] or swept["kept_edited_in_cdp"]):
+            continue
+        line = f"cid {r.cid}: left scope: withdrew {swept['withdrawn']}, unparked {swept['unparked']}"
+        if swept["kept_edited_in_cdp"]:
+            kept = swept["kept_edited_in_cdp"]
+            line += f", kept {len(kept)} edited in the CDP: {', '.join(map(str, kept[:20]))}"
+            line += " …" if len(kept) > 20 else ""
+        console.print(line)
+
+
 def _table(report: RunReport, console: Console) -> None:
     table = Table(title="dry run: nothing was sent" if report.dry_run else "migration")
     for col in ("cid", "in scope", "would land" if report.dry_run else "accepted", "migrated", "pending", "parked"):
@@ -129,6 +155,7 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
             err.print(f"error: {report.error}")
     else:
         _table(report, Console())
+        _left_scope_lines(report, Console())
         if report.error:
             err.print(f"[red]error:[/red] {report.error}")
         if report.interrupted:
@@ -166,6 +193,8 @@ def _send(settings, source, selected, tz, batch_size, concurrency, state_file, r
                     drain(client, report, wait_timeout, progress)
                 elif not report.interrupted:
                     add_counts(report, {c.cid: client.counts(c.cid) for c in report.cids})
+                if not report.interrupted and not report.error:
+                    _withdraw_left_scope(source, client, report)
             except MigrationApiError as exc:
                 report.error = report.error or str(exc)
         return report

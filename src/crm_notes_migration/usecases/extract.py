@@ -83,6 +83,8 @@ class CidReport:
     parked: dict[str, int] = field(default_factory=dict)
     pending: int | None = None
     would_land: int | None = None
+    #: What this pass withdrew of notes that left scope (usecases/left_scope.py): None when not swept.
+    left_scope: dict[str, Any] | None = None
 
     @property
     def accounted(self) -> int | None:

@@ -42,6 +42,12 @@ def is_edited_in_cdp(stored: dict[str, Any]) -> bool:
     return legacy is not None and current is not None and legacy != current
 
 
+def is_edited(stored: dict[str, Any]) -> bool:
+    """A CDP user's work on a migration document, which the migration never overwrites or
+    withdraws (SPEC §3): an edit (`is_edited_in_cdp`) or a deletion mark (`deleted_at`)."""
+    return stored.get("deleted_at") is not None or is_edited_in_cdp(stored)
+
+
 def _attachments(items: Any) -> list[tuple]:
     rows = []
     for item in items or []:

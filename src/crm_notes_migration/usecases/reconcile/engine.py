@@ -19,7 +19,7 @@ from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.contract import validate_note
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import EDITED_IN_CDP, INVALID_NOTE, LegacyNote, TransformOptions, legacy_note_to_contract, transform_note
-from crm_notes_migration.usecases.reconcile.checks import EXPECTED_PARKED, compare_document, is_edited_in_cdp
+from crm_notes_migration.usecases.reconcile.checks import EXPECTED_PARKED, compare_document, is_edited, is_edited_in_cdp
 from crm_notes_migration.usecases.reconcile.diff import merge_sorted
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
@@ -97,7 +97,10 @@ def reconcile_cid(
         for rec in parked:
             ledger.store_parked[str(rec.get("reason"))] += 1
         if not found:
-            ledger.extra.add(row.key)
+            if docs and not parked and all(is_edited(d) for d in docs):
+                ledger.kept_edited_in_cdp.add(row.key)  # left scope, kept for a user's edit: information
+            else:
+                ledger.extra.add(row.key)
             continue
         outcome, problems = _account(ledger, found[0], docs, parked, repair, cid)
         if sampler is not None:

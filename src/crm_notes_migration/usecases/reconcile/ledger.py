@@ -25,6 +25,8 @@ class CidLedger:
     migrated: int = 0
     parked: Counter = field(default_factory=Counter)
     edited_in_cdp: CappedIds = None  # type: ignore[assignment]
+    #: Migration documents of notes no longer in scope, kept because a user edited them.
+    kept_edited_in_cdp: CappedIds = None  # type: ignore[assignment]
     missing: CappedIds = None  # type: ignore[assignment]
     extra: CappedIds = None  # type: ignore[assignment]
     duplicates: CappedIds = None  # type: ignore[assignment]
@@ -39,7 +41,7 @@ class CidLedger:
     _mismatched_ids: CappedIds = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        for name in ("edited_in_cdp", "missing", "extra", "duplicates", "parked_stale", "_mismatched_ids"):
+        for name in ("edited_in_cdp", "kept_edited_in_cdp", "missing", "extra", "duplicates", "parked_stale", "_mismatched_ids"):
             if getattr(self, name) is None:
                 setattr(self, name, CappedIds(self.cap))
 
@@ -97,6 +99,7 @@ class CidLedger:
             "parked": dict(sorted(self.parked.items())),
             "accounted": self.accounted,
             "edited_in_cdp": self.edited_in_cdp.as_dict(),
+            "kept_edited_in_cdp": self.kept_edited_in_cdp.as_dict(),
             "missing": self.missing.as_dict(),
             "extra": self.extra.as_dict(),
             "duplicates": self.duplicates.as_dict(),

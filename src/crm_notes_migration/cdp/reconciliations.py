@@ -1,0 +1,70 @@
+"""The last reconcile verdict of each cid, kept in the CDP for `status` (SPEC §8).
+
+One record per cid in `migration_reconciliations`: `{_id: cid, cid, ok, status, at,
+report, samples, summary}`: whether the cid reconciled clean, reconcile's status word
+(`ok`, `warn`, `fail`), when, the QA report it went into (its path, or None), how many of
+its notes were sampled into that report, and the ledger's counts. Written by `reconcile`
+after each pass, removed by a rollback of the cid. Every query names its cids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from bson import Int64
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+RECONCILIATIONS = "migration_reconciliations"
+
+
+class ReconciliationLog:
+    """The `migration_reconciliations` collection."""
+
+    def __init__(self, db: Database) -> None:
+        self.coll = db[RECONCILIATIONS]
+
+    def record(
+        self,
+        cid: int,
+        *,
+        ok: bool,
+        status: str,
+        at: datetime,
+        report: str | None,
+        samples: int,
+        summary: dict[str, Any],
+    ) -> None:
+        """Replace the cid's verdict (insert it the first time; no upsert: FerretDB's is not atomic)."""
+        doc = {
+            "_id": Int64(cid),
+            "cid": Int64(cid),
+            "ok": ok,
+            "status": status,
+            "at": at,
+            "report": report,
+            "samples": samples,
+            "summary": summary,
+        }
+        for _ in range(3):
+            if self.coll.replace_one({"_id": Int64(cid), "cid": Int64(cid)}, doc).matched_count:
+                return
+            try:
+                self.coll.insert_one(doc)
+                return
+            except DuplicateKeyError:  # written meanwhile by another reconcile: replace it
+                continue
+
+    def latest(self, cids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The recorded verdicts of these cids, by cid (a cid never reconciled is absent)."""
+        out: dict[int, dict[str, Any]] = {}
+        for cid in cids:
+            rec = self.coll.find_one({"_id": Int64(cid), "cid": Int64(cid)})
+            if rec is not None:
+                out[int(cid)] = rec
+        return out
+
+    def forget(self, cid: int) -> None:
+        self.coll.delete_one({"_id": Int64(cid), "cid": Int64(cid)})

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Set up everything (environment, services, browser) and run the whole test suite.
+# Set up everything (environment, services, browser), check style and types, and run the
+# whole test suite. The README's second command; `.ci/run` calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
+echo "[test] ruff check, ruff format --check, mypy" >&2
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy
 scripts/services.sh up
 scripts/browser.sh
 set +e

@@ -16,11 +16,11 @@ from .transform import EDITED_IN_CDP, TransformOptions
 CHUNK = 500
 
 
-def retry_parked_notes(settings, db, cids: list[int] | None = None, chunk: int = CHUNK) -> dict[int, IngestSummary]:
-    """Re-run the parked notes of `cids` (default: every cid with parked notes), except
-    `edited_in_cdp` ones and records that keep only part of their note (`note_truncated`:
-    the note was too large to store whole, so only the CRM has it); those that land leave
-    the parked collection. Per-cid summaries."""
+def retry_parked_notes(settings, db, cids: list[int], chunk: int = CHUNK) -> dict[int, IngestSummary]:
+    """Re-run the parked notes of `cids`, except `edited_in_cdp` ones and records that keep
+    only part of their note (`note_truncated`: the note was too large to store whole, so
+    only the CRM has it); those that land leave the parked collection. Per-cid summaries.
+    Every read and write names its cid (SPEC §3)."""
     from .cdp.resolve import resolve_notes
     from .cdp.store import MongoNoteStore
 
@@ -28,7 +28,7 @@ def retry_parked_notes(settings, db, cids: list[int] | None = None, chunk: int =
     options = TransformOptions.from_settings(settings)
     resolver = partial(resolve_notes, db)
     out: dict[int, IngestSummary] = {}
-    for cid in cids or store.parked_cids():
+    for cid in cids:
         notes = []
         for rec in store.iter_parked(cid, exclude_reasons=(EDITED_IN_CDP,)):
             if rec.get("note_truncated"):
@@ -51,9 +51,16 @@ def retry_parked(cid: list[int] = typer.Option(None, "--cid", help="Only these c
     from .cdp.mongo import ensure_indexes, open_database
 
     settings = Settings()
+    if cid:
+        cids = sorted(set(cid))
+    else:  # "every cid" is the CRM's list, never a read of the CDP's collections (SPEC §3)
+        from .source.crm import CrmSource
+
+        with CrmSource(settings.crm_database_url) as source:
+            cids = source.cids()
     db = open_database(settings)
     ensure_indexes(db)
-    results = retry_parked_notes(settings, db, list(cid) if cid else None)
+    results = retry_parked_notes(settings, db, cids)
     still = Counter()
     landed = 0
     for c, summary in sorted(results.items()):

@@ -13,7 +13,7 @@ import json
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -227,13 +227,19 @@ class MigrationApiClient:
             body = json.dumps(batch).encode()
         return self._request("POST", BATCHES_PATH, body=body, headers=_JSON_HEADERS).json()
 
-    def counts(self, cid: int | None = None) -> dict[str, Any]:
-        """The counts of one cid, or `{"cids": [...]}` for every cid when `cid` is None.
+    def counts(self, cid: int | None = None, cids: Sequence[int] | None = None) -> dict[str, Any]:
+        """The counts of one cid; `{"cids": [...]}` of `cids`, or of every cid the API has
+        received batches for when neither is given.
 
         Counting reads whole collections on FerretDB (about 30 s at 200k notes): the answer
         is waited for up to COUNTS_READ_TIMEOUT_S, since a retry after a read timeout would
         only start the same work again beside the first."""
-        params = {"cid": cid} if cid is not None else None
+        if cids is not None and cid is None:
+            if len(cids) == 1:
+                return {"cids": [self.counts(cids[0])]}
+            params: Any = [("cid", c) for c in cids] or None
+        else:
+            params = {"cid": cid} if cid is not None else None
         timeout = httpx.Timeout(self._http.timeout.connect, read=COUNTS_READ_TIMEOUT_S,
                                 write=self._http.timeout.write, pool=self._http.timeout.pool)
         return self._request("GET", COUNTS_PATH, params=params, timeout=timeout).json()
@@ -372,7 +378,7 @@ class MigrationApiClient:
                 took = time.monotonic() - asked
             if read_all or latest[probe].get("pending", 0) <= 0:
                 read_all = False
-                every = {int(c["cid"]): c for c in self.counts().get("cids", [])}
+                every = {int(c["cid"]): c for c in self.counts(cids=cids).get("cids", [])}
                 latest.update({c: every[c] if c in every else self.counts(c) for c in cids})
                 waiting = [c for c in cids if latest[c].get("pending", 0) > 0]
                 if not waiting:

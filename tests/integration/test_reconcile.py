@@ -11,6 +11,7 @@ import psycopg
 import pymongo
 import pytest
 
+from crm_notes_migration.cdp import note_streams
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
 from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
@@ -34,7 +35,7 @@ def _reconcile(settings, client=None, **parallel):
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
-            return reconcile(db, source, select_cids(db, source, None), tz=ZoneInfo(settings.crm_timezone),
+            return reconcile(db, source, select_cids(source, None), tz=ZoneInfo(settings.crm_timezone),
                              options=TransformOptions.from_settings(settings), client=client,
                              settings=settings, **parallel)
     finally:
@@ -46,7 +47,7 @@ def module_tmp(tmp_path_factory):
     return tmp_path_factory.mktemp("reconcile")
 
 
-def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_settings, tmp_path):
+def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_settings, tmp_path, monkeypatch):
     expectations = load_seed(isolated_settings, 300, 3, 5).to_json()
     with LocalStack(isolated_settings, tmp_path / "stack") as stack:
         settings = stack.settings
@@ -94,9 +95,10 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         assert [row["cid"] for row in out["cids"] if not row["ok"]] == cids
         # the counts endpoint agrees with the stores even now (it reads the same stores)
         assert all(row["api_differences"] == [] for row in out["cids"])
-        # the on-disk snapshot read on two processes finds exactly the same (the CLI used
-        # per-cid queries on one process for these 3 cids)
-        fast = _reconcile(isolated_settings, snapshot=True, workers=2)
+        # the on-disk snapshot (FerretDB's one pass) read on two processes finds exactly the
+        # same (the CLI used per-cid queries on one process for these 3 cids)
+        monkeypatch.setattr(note_streams, "SNAPSHOT_MIN_CIDS", 1)
+        fast = _reconcile(isolated_settings, workers=2)
         keys = ("in_scope", "migrated", "parked", "missing", "extra", "duplicates", "mismatched", "mismatches",
                 "edited_in_cdp", "anomalies", "parked_stale", "store", "status")
         got = json.loads(json.dumps(fast.as_dict()["cids"], default=str))
@@ -144,7 +146,7 @@ def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
     db = open_database(isolated_settings)
     try:
         with CrmSource(isolated_settings.crm_database_url) as source:
-            result = reconcile_and_repair(db, source, select_cids(db, source, None),
+            result = reconcile_and_repair(db, source, select_cids(source, None),
                                           tz=ZoneInfo(isolated_settings.crm_timezone),
                                           options=TransformOptions.from_settings(isolated_settings), client=client,
                                           settings=isolated_settings)

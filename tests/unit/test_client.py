@@ -228,8 +228,9 @@ def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(s
     finally:
         server.close()
     base = "/v1/migrations/crm-notes/counts"
+    every = f"{base}?" + "&".join(f"cid={c}" for c in cids)  # the run's cids, named
     assert [r[1] for r in server.requests] == [
-        "/metrics", f"{base}?cid=10", f"{base}?cid=10", base, f"{base}?cid=3", base, f"{base}?cid=7",
+        "/metrics", f"{base}?cid=10", f"{base}?cid=10", every, f"{base}?cid=3", every, f"{base}?cid=7",
     ]
     assert sorted(final) == cids  # only the run's cids, not 99
     assert final[4]["migrated"] == 4 and final[7]["migrated"] == 0
@@ -267,7 +268,8 @@ def test_wait_drained_many_cids_waits_on_the_queued_gauge_then_reads_every_cid_o
     finally:
         server.close()
     assert heard == [500]  # the terminal hears how much is still queued while it waits
-    assert [r[1] for r in server.requests] == ["/metrics", "/metrics", "/v1/migrations/crm-notes/counts"]
+    every = "/v1/migrations/crm-notes/counts?" + "&".join(f"cid={c}" for c in cids)
+    assert [r[1] for r in server.requests] == ["/metrics", "/metrics", every]
     assert {c: final[c]["migrated"] for c in cids} == {c: c for c in cids}
     assert sleeps == [0.5]
 
@@ -286,7 +288,8 @@ def test_wait_drained_gauge_empty_but_counts_still_pending_falls_back_to_polling
     finally:
         server.close()
     base = "/v1/migrations/crm-notes/counts"
-    assert [r[1] for r in server.requests] == ["/metrics", f"{base}?cid=10", base, f"{base}?cid=5", base]
+    every = f"{base}?" + "&".join(f"cid={c}" for c in cids)
+    assert [r[1] for r in server.requests] == ["/metrics", f"{base}?cid=10", every, f"{base}?cid=5", every]
     assert final[5]["pending"] == 0 and len(sleeps) == 1
 
 

@@ -21,15 +21,8 @@ class MemoryStore:
     def __init__(self):
         self.notes: dict[ObjectId, dict] = {}
         self.parked: dict[ObjectId, dict] = {}
-        self.reserved: list[tuple[int, list[int]]] = []
-
-    def reserve(self, cid, legacy_ids):
-        self.reserved.append((cid, sorted(legacy_ids)))
 
     def insert_notes(self, docs, now):
-        # the contract MongoNoteStore's markers rely on: reserved before inserted
-        reserved = {(cid, lid) for cid, ids in self.reserved for lid in ids}
-        assert all((int(d["cid"]), int(d["legacy_crm_note_id"])) in reserved for d in docs)
         dups = []
         for d in docs:
             if d["_id"] in self.notes:
@@ -123,11 +116,38 @@ def test_parked_note_lands_later_and_leaves_the_parked_collection():
     assert [p["reason"] for p in store.parked.values()] == ["invalid_note"]
 
 
-def test_a_migrated_note_is_not_parked_again():
+def test_a_migrated_note_whose_contact_is_gone_is_withdrawn_and_parked():
     store = MemoryStore()
     _run(store, [_note(1)])
     out = _run(store, [_note(1)], contacts={})
+    assert dict(out.parked) == {"contact_not_found": 1} and store.notes == {}
+    assert [p["reason"] for p in store.parked.values()] == ["contact_not_found"]
+
+
+def test_a_migrated_note_follows_its_person_to_the_contact_that_carries_it_now():
+    store = MemoryStore()
+    _run(store, [_note(1)])
+    other = ObjectId()
+    out = _run(store, [_note(1)], contacts={1: (other,)})
+    assert out.updated == 1 and [d["contact_id"] for d in store.notes.values()] == [other] and store.parked == {}
+
+
+def test_a_migrated_note_stays_while_its_contact_still_carries_the_person():
+    store = MemoryStore()
+    _run(store, [_note(1)])
+    out = _run(store, [_note(1)], contacts={1: (CONTACT, ObjectId())})  # a second contact: ambiguous now
     assert dict(out.parked) == {} and len(store.notes) == 1 and store.parked == {}
+
+
+def test_a_migrated_note_whose_contact_is_gone_keeps_a_users_edit():
+    store = MemoryStore()
+    _run(store, [_note(1)])
+    (doc,) = store.notes.values()
+    doc.update(content="<p>user edit</p>", updated_at=LATER)
+    out = _run(store, [_note(1)], contacts={1: (ObjectId(), ObjectId())})
+    assert dict(out.parked) == {"edited_in_cdp": 1} and list(store.notes.values()) == [doc]
+    (rec,) = store.parked.values()
+    assert "ambiguous_contact" in rec["detail"]
 
 
 def _run_small(store, notes, now=NOW):

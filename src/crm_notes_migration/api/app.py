@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..cdp.batches import BatchLedger
 from ..cdp.counts import counts
 from ..cdp.mongo import ensure_indexes
+from ..cdp.resolve import contacts_by_person
 from ..cdp.store import MongoNoteStore
 from ..cdp.withdrawals import MongoWithdrawalStore
 from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
@@ -162,7 +164,8 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
     if not settings.migration_api_token:
         raise RuntimeError("MIGRATION_API_TOKEN is not set: the API refuses to start without one")
     token = settings.migration_api_token.encode("utf-8")
-    intake = BatchIntake(BatchLedger(db), MongoNoteStore(db), queue, settings.queue_high_water_notes)
+    intake = BatchIntake(BatchLedger(db), MongoNoteStore(db), queue, settings.queue_high_water_notes,
+                         contacts_of=partial(contacts_by_person, db))
     registry = CollectorRegistry()
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
@@ -272,9 +275,12 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         return {"cid": cid, "after": after, "legacy_crm_note_ids": withdrawals.legacy_ids_after(cid, after, limit)}
 
     @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
-    def get_counts(cid: int | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):
-        """Migrated, parked by reason and pending notes, of one cid or of every cid."""
-        return counts(db, cid)
+    def get_counts(cid: list[int] | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):
+        """Migrated, parked by reason and pending notes: of one cid (`?cid=1`), of several
+        (`?cid=1&cid=2`, as `{"cids": [...]}`), or of every cid the migration received."""
+        if cid and len(cid) == 1:
+            return counts(db, cid[0])
+        return counts(db, cid or None)
 
     @app.get("/healthz")
     def healthz():

@@ -13,6 +13,7 @@ from ..contract import BatchEnvelope, NoteV1, validate_note
 from crm_notes_migration.usecases.ingest import park_record
 from ..queue.broker import BatchQueue
 from ..transform import INVALID_NOTE
+from ..usecases.contact_gone import ContactsOf, notes_with_contact_gone, recheck_batch_id
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: `note.model_dump(mode=...)` without the Python wrapper around pydantic-core.
@@ -99,11 +100,18 @@ def split_notes(cid: int, notes: list[Any]) -> tuple[list[dict[str, Any]], list[
 
 
 class BatchIntake:
-    """Receives batches: idempotent on batch_id, durable in MongoDB, enqueued in Redis."""
+    """Receives batches: idempotent on batch_id, durable in MongoDB, enqueued in Redis.
 
-    def __init__(self, ledger: BatchLedger, store: NoteStore, queue: BatchQueue, high_water_notes: int) -> None:
+    A batch sent again after it was done is no new work, except for SPEC §3's "Contact
+    gone": its notes whose migration document points at a contact that no longer carries
+    the note's person go to the worker again, as a batch of their own (`recheck_batch_id`),
+    so that each pass of `run` applies the rule. Without `contacts_of` that check is off."""
+
+    def __init__(self, ledger: BatchLedger, store: NoteStore, queue: BatchQueue, high_water_notes: int,
+                 contacts_of: ContactsOf | None = None) -> None:
         self.ledger, self.store, self.queue = ledger, store, queue
         self.high_water_notes = high_water_notes
+        self.contacts_of = contacts_of
 
     def receive(self, payload: dict[str, Any], envelope: BatchEnvelope) -> Outcome:
         """Answer one batch. Raises Conflict, Overloaded."""
@@ -144,4 +152,25 @@ class BatchIntake:
             # with Redis); the worker is idempotent, so a second delivery is harmless.
             accepted, _, _ = split_notes(envelope.cid, envelope.notes)
             self.queue.enqueue_batch(envelope.cid, envelope.batch_id, accepted)
+        elif self.contacts_of is not None and known.get("accepted"):
+            self._recheck(envelope)
         return Outcome(known["response"], replay=True)
+
+    def _recheck(self, envelope: BatchEnvelope) -> None:
+        """Send the done batch's notes whose contact is gone to the worker again (once per
+        stored state: the recheck's id says which)."""
+        accepted, _, _ = split_notes(envelope.cid, envelope.notes)
+        gone = notes_with_contact_gone(self.store, self.contacts_of, envelope.cid, accepted)
+        if not gone:
+            return
+        notes = [dict(note) for note, _ in gone]
+        batch_id = recheck_batch_id(envelope.batch_id, gone)
+        now = datetime.now(timezone.utc)
+        record = {
+            "_id": batch_id, "cid": envelope.cid, "body_sha256": canonical_sha256(notes), "rechecks": envelope.batch_id,
+            "response": {"batch_id": batch_id, "accepted": len(notes), "rejected": []},
+            "accepted": len(notes), "status": QUEUED, "created_at": now,
+        }
+        other = self.ledger.claim(record)
+        if other is None or other.get("status") == QUEUED:
+            self.queue.enqueue_batch(envelope.cid, batch_id, notes, new=other is None)

@@ -67,11 +67,13 @@ class BatchLedger:
             filt["cid"] = cid
         return sum(int(r.get("accepted", 0)) for r in self.coll.find(filt, {"accepted": 1}))
 
-    def queued_notes_by_cid(self) -> dict[int, int]:
+    def queued_notes_by_cid(self, cids: list[int]) -> dict[int, int]:
+        """Accepted notes of batches still queued, per cid of `cids`."""
         out: dict[int, int] = {}
-        for r in self.coll.find({"status": QUEUED}, {"cid": 1, "accepted": 1}):
+        for r in self.coll.find({"status": QUEUED, "cid": {"$in": list(cids)}}, {"cid": 1, "accepted": 1}):
             out[int(r["cid"])] = out.get(int(r["cid"]), 0) + int(r.get("accepted", 0))
         return out
 
     def cids(self) -> set[int]:
+        """Every cid the migration has received batches for."""
         return {int(c) for c in self.coll.distinct("cid")}

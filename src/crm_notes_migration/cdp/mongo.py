@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Iterable
 from datetime import timezone
+from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
+
+from ..transform.note import SOURCE
 
 CONTACT_NOTES = "contact_notes"
 PARKED = "contact_notes_migration_parked"
@@ -24,6 +29,33 @@ _PARTIAL_UNSUPPORTED = {238, 2, 67, 115}
 _SAME_INDEX_OTHER_NAME = {85, 86}
 
 log = logging.getLogger(__name__)
+
+#: `source` of a migration document (SPEC §3); a CDP-authored note has none.
+MIGRATION_SOURCE = SOURCE
+
+
+def migration_documents(cids: int | Iterable[int]) -> dict[str, Any]:
+    """The filter of the migration documents of one cid or of these cids (SPEC §3:
+    `contact_notes` is shared; the migration reads, counts and changes only these)."""
+    if isinstance(cids, int):
+        scope: Any = cids
+    else:
+        scope = {"$in": sorted({int(c) for c in cids})}
+    return {"cid": scope, "source": MIGRATION_SOURCE, "legacy_crm_note_id": {"$exists": True}}
+
+
+def is_ferretdb(db: Database) -> bool:
+    """Whether the store is FerretDB (its `buildInfo` has `ferretdbVersion`): the store
+    adapter then takes its one-pass forms, FerretDB scanning its table on every filter."""
+    client = db.client
+    known = _FERRETDB.get(client)
+    if known is None:
+        known = "ferretdbVersion" in client.admin.command("buildInfo")
+        _FERRETDB[client] = known
+    return known
+
+
+_FERRETDB: weakref.WeakKeyDictionary[MongoClient, bool] = weakref.WeakKeyDictionary()
 
 
 def open_database(settings, **client_options) -> Database:
@@ -63,6 +95,8 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
         log.info("store refuses partial indexes (%s); creating the plain unique index", exc.code)
         partial = False
         notes.create_index(keys, name="uniq_cid_legacy_crm_note_id", unique=True)
-    for coll, field in ((CONTACTS, "source_id"), (USERS, "email"), (PARKED, "reason"), (BATCHES, "status")):
+    indexed = ((CONTACTS, "source_id"), (USERS, "email"), (PARKED, "reason"), (PARKED, "legacy_crm_note_id"),
+               (BATCHES, "status"))
+    for coll, field in indexed:
         _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
     return {"partial_unique": partial}

@@ -3,6 +3,10 @@
 `NoteStore` is the interface the ingest use case needs; `MongoNoteStore` implements it
 on pymongo with few round trips, within what FerretDB supports (SPEC §9): every filter
 carries `cid` equality; no upserts; the deterministic `_id` makes duplicates impossible.
+`contact_notes` is shared with the CDP (SPEC §3): every read, update and delete there
+names the migration documents (`migration_documents`), never a CDP-authored note.
+On FerretDB, and only there, cid markers (cid_markers.py) spare the reads that would
+find nothing.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from .cid_markers import PARKED_KIND, CidMarkers
-from .mongo import CONTACT_NOTES, PARKED
+from .mongo import CONTACT_NOTES, PARKED, is_ferretdb, migration_documents
 
 DUPLICATE_KEY = 11000
 
@@ -24,15 +28,11 @@ DUPLICATE_KEY = 11000
 class NoteStore(Protocol):
     """What the ingest use case reads and writes."""
 
-    def reserve(self, cid: int, legacy_ids: Sequence[int]) -> None:
-        """Say, before inserting any of them, that documents of these legacy ids of the cid
-        may be written (once per batch: a store may record it in one write)."""
-
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         """Insert new documents (migrated_at = now); returns the legacy ids that already existed."""
 
     def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        """Stored documents of these legacy ids of the cid, by legacy id."""
+        """Stored migration documents of these legacy ids of the cid, by legacy id."""
 
     def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
         """Overwrite the fields of a stored document (keeping `_id`, `migrated_at`) if its
@@ -65,16 +65,22 @@ class MongoNoteStore:
         self.db = db
         self.notes = db[CONTACT_NOTES]
         self.parked = db[PARKED]
-        self.markers = CidMarkers(db)
+        self._markers: CidMarkers | None = None
+        self._markers_known = False
 
-    def reserve(self, cid: int, legacy_ids: Sequence[int]) -> None:
-        # one marker for the batch's range, instead of one per inserted chunk
-        self.markers.mark({"cid": cid, "legacy_crm_note_id": lid} for lid in legacy_ids)
+    @property
+    def markers(self) -> CidMarkers | None:
+        """The cid markers on FerretDB, None on MongoDB (asked of the store on first use)."""
+        if not self._markers_known:
+            self._markers = CidMarkers(self.db) if is_ferretdb(self.db) else None
+            self._markers_known = True
+        return self._markers
 
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not docs:
             return []
-        self.markers.mark(docs)
+        if self.markers is not None:
+            self.markers.mark(docs)
         rows = [{**doc, "migrated_at": now} for doc in docs]
         try:
             self.notes.insert_many(rows, ordered=False)
@@ -86,31 +92,34 @@ class MongoNoteStore:
         return []
 
     def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-        if not self.markers.may_have_notes(cid, legacy_ids):
+        if not legacy_ids:
             return {}
-        cursor = self.notes.find({"cid": cid, "legacy_crm_note_id": {"$in": list(legacy_ids)}})
-        return {int(d["legacy_crm_note_id"]): d for d in cursor}
+        if self.markers is not None and not self.markers.may_have_notes(cid, legacy_ids):
+            return {}
+        filt = {**migration_documents(cid), "legacy_crm_note_id": {"$in": list(legacy_ids)}}
+        return {int(d["legacy_crm_note_id"]): d for d in self.notes.find(filt)}
 
     def replace_note(self, doc: dict[str, Any], expected_updated_at: datetime) -> bool:
         fields = {k: v for k, v in doc.items() if k not in ("_id", "migrated_at")}
-        result = self.notes.update_one(
-            {"_id": doc["_id"], "cid": doc["cid"], "updated_at": expected_updated_at}, {"$set": fields}
-        )
-        return result.matched_count == 1
+        filt = {**migration_documents(int(doc["cid"])), "_id": doc["_id"], "updated_at": expected_updated_at}
+        return self.notes.update_one(filt, {"$set": fields}).matched_count == 1
 
     def remove_note(self, cid: int, note_id: ObjectId, expected_updated_at: datetime) -> bool:
-        result = self.notes.delete_one({"_id": note_id, "cid": cid, "updated_at": expected_updated_at})
-        return result.deleted_count == 1
+        filt = {**migration_documents(cid), "_id": note_id, "updated_at": expected_updated_at}
+        return self.notes.delete_one(filt).deleted_count == 1
 
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
-        if not ids or not self.markers.may_have(PARKED_KIND, cid, ids):
+        if not ids:
+            return 0
+        if self.markers is not None and not self.markers.may_have(PARKED_KIND, cid, ids):
             return 0
         return self.parked.delete_many({"cid": cid, "_id": {"$in": list(ids)}}).deleted_count
 
     def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
         if not records:
             return
-        self.markers.mark(records, PARKED_KIND)
+        if self.markers is not None:
+            self.markers.mark(records, PARKED_KIND)
         rows = [{**r, "first_parked_at": now, "last_attempt_at": now, "attempts": 1} for r in records]
         try:
             self.parked.insert_many(rows, ordered=False)
@@ -138,7 +147,3 @@ class MongoNoteStore:
         for rec in self.parked.find({"cid": cid}):
             if rec.get("reason") not in skip:
                 yield rec
-
-    def parked_cids(self) -> list[int]:
-        """Every cid that has parked records."""
-        return sorted(int(c) for c in self.parked.distinct("cid"))

@@ -75,7 +75,7 @@ def reconcile(
     progress = None if json_out else (lambda ledger: print(_line(ledger), file=sys.stderr, flush=True))
     try:
         with bootstrap.crm_source(settings) as source:
-            cids = select_cids(db, source, cid)
+            cids = select_cids(source, cid)
             parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
             if repair:
                 result = reconcile_and_repair(db, source, cids, tz=tz, options=options, client=client,

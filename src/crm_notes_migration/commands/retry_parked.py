@@ -16,12 +16,17 @@ def retry_parked(cid: list[int] = typer.Option(None, "--cid", help="Only these c
     from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 
     settings = Settings()
+    if cid:
+        cids = sorted(set(cid))
+    else:  # "every cid" is the CRM's list, never a read of the CDP's collections (SPEC §3)
+        with bootstrap.crm_source(settings) as source:
+            cids = source.cids()
     db = bootstrap.prepared_cdp_database(settings)
     results = retry_parked_notes(
         bootstrap.note_store(db),
         bootstrap.contact_resolver(db),
         bootstrap.transform_options(settings),
-        list(cid) if cid else None,
+        cids,
     )
     still: Counter[str] = Counter()
     landed = 0

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bson import Int64
+from bson import Int64, ObjectId
 
 from crm_notes_migration.cdp.store import NoteStore
 from crm_notes_migration.contract import NoteV1, escape_unstorable, validate_note
@@ -28,6 +28,7 @@ from crm_notes_migration.transform import (
     source_sha256,
     transform_note,
 )
+from crm_notes_migration.usecases.contact_gone import document_stays
 
 Resolver = Callable[[int, Sequence[NoteV1]], list[Resolution]]
 
@@ -167,9 +168,8 @@ def ingest_notes(
     with ThreadPoolExecutor(1, thread_name_prefix="ingest-io") as io:
         wanted = list(payloads) + [int(p["legacy_crm_note_id"]) for p in parks]
         reading = io.submit(store.find_notes, cid, wanted)
-        if payloads:  # after the read (one I/O thread, in order), before any insert
-            io.submit(store.reserve, cid, list(payloads))
         resolutions = resolve(cid, notes)
+        contacts = {n.legacy_crm_note_id: r.contact_ids for n, r in zip(notes, resolutions)}
         writes = []
         for start in range(0, len(notes), chunk):
             fresh = []
@@ -197,7 +197,7 @@ def ingest_notes(
         known = {lid: stored[lid] for lid in existing if lid in stored}
         landed += _settle_existing(store, cid, existing, known, payloads, parks, summary, now)
 
-    parks = _parks_of_migrated_notes(store, cid, stored, docs.keys(), new_sources, parks)
+    parks = _parks_of_migrated_notes(store, cid, stored, docs.keys(), new_sources, contacts, parks)
     # in batch order (sorting ObjectIds compares them in Python: ~0.7 µs per note)
     summary.unparked = store.unpark(cid, [docs[lid]["_id"] for lid in landed])
     store.park(parks, now)
@@ -251,21 +251,23 @@ def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -
 
 
 def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[str, Any]], landed_here: Set[int],
-                             new_sources: dict[int, str], parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                             new_sources: dict[int, str], contacts: Mapping[int, Sequence[ObjectId]],
+                             parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Which parks to write, for notes that are (or were, at the start of the batch) in
     `contact_notes`. SPEC §3: every in-scope note in exactly one of the two collections,
     a user's edit never overwritten, nothing lost. So, for a note that would park now:
 
-    - already migrated from this very legacy version (same `source_sha256`; e.g. only
-      the CDP's contacts changed since), or written by this batch: it is accounted for,
-      nothing is parked, the document stays;
-    - migrated from an older legacy version and edited in the CDP since: the user's edit
-      stays, the newer legacy version is parked as `edited_in_cdp` (SPEC's one exception),
+    - already migrated from this very legacy version and its contact still carries the
+      note's person (`document_stays`: e.g. a second contact took the same `source_id`),
+      or written by this batch: it is accounted for, nothing is parked, the document stays;
+    - migrated from an older legacy version, or its contact gone (deleted, or no longer
+      carrying the person: SPEC §3 "Contact gone"), and edited in the CDP since: the
+      user's edit stays, the note is parked as `edited_in_cdp` (SPEC's one exception),
       its detail naming the reason it could not land anyway;
-    - migrated from an older legacy version, not edited: the stale copy is removed (only
-      if still unedited: the delete is conditional on `updated_at`) and the newer version
-      is parked with its reason; it lands once that is fixed (`retry-parked`). Keeping the
-      stale copy would leave the note in both collections, or drop the newer version;
+    - the same, not edited: the document is withdrawn (only if still unedited: the delete
+      is conditional on `updated_at`) and the note parked with its reason; it lands once
+      that is fixed (`retry-parked`). Keeping the stale copy would leave the note in both
+      collections, or drop the newer version;
     - an invalid note (no source checksum to compare) keeps the earlier behaviour: the
       document stays and nothing is parked.
     """
@@ -276,8 +278,7 @@ def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[
         if park["reason"] == EDITED_IN_CDP or (old is None and lid not in landed_here):
             out.append(park)
             continue
-        new_sha = new_sources.get(lid)
-        if old is None or new_sha is None or (old.get("migration") or {}).get("source_sha256") == new_sha:
+        if old is None or document_stays(old, contacts.get(lid, ()), new_sources.get(lid)):
             continue
         if _edited_in_cdp(old):
             detail = (f"the CDP copy was edited by a user; the newer legacy version was not applied "

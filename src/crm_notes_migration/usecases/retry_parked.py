@@ -17,15 +17,15 @@ def retry_parked_notes(
     store: MongoNoteStore,
     resolver: Resolver,
     options: TransformOptions,
-    cids: list[int] | None = None,
+    cids: list[int],
     chunk: int = CHUNK,
 ) -> dict[int, IngestSummary]:
-    """Re-run the parked notes of `cids` (default: every cid with parked notes), except
+    """Re-run the parked notes of `cids` (every read and write names its cid), except
     `edited_in_cdp` ones and records that keep only part of their note (`note_truncated`:
     the note was too large to store whole; `note_escaped`: it held what the store refuses;
     either way only the CRM has it); those that land leave the parked collection. Per-cid summaries."""
     out: dict[int, IngestSummary] = {}
-    for cid in cids or store.parked_cids():
+    for cid in cids:
         notes = []
         for rec in store.iter_parked(cid, exclude_reasons=(EDITED_IN_CDP,)):
             if rec.get("note_truncated") or rec.get("note_escaped"):

@@ -2,8 +2,8 @@
 
 Three ascending streams per cid are merged by legacy note id (`diff.merge_sorted`): the
 source (re-transformed with the core, one page at a time), the stored documents and the
-parked records (from `snapshot`: per-cid queries, or a sorted on-disk snapshot). Nothing
-of other cids, and no id set, is held in memory.
+parked records (from `snapshot`: per-cid index ranges, or a sorted on-disk snapshot), of
+migration documents only. Nothing of other cids, and no id set, is held in memory.
 """
 from __future__ import annotations
 
@@ -18,12 +18,21 @@ from crm_notes_migration.cdp.mongo import CONTACT_NOTES, PARKED
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.contract import validate_note
 from crm_notes_migration.source.crm import CrmSource
-from crm_notes_migration.transform import EDITED_IN_CDP, INVALID_NOTE, LegacyNote, TransformOptions, legacy_note_to_contract, transform_note
+from crm_notes_migration.transform import (
+    EDITED_IN_CDP,
+    INVALID_NOTE,
+    LegacyNote,
+    TransformOptions,
+    legacy_note_to_contract,
+    source_sha256,
+    transform_note,
+)
+from crm_notes_migration.usecases.contact_gone import document_stays
 from crm_notes_migration.usecases.reconcile.checks import EXPECTED_PARKED, compare_document, is_edited, is_edited_in_cdp
 from crm_notes_migration.usecases.reconcile.diff import merge_sorted
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
-from crm_notes_migration.usecases.reconcile.snapshot import CidStores, LiveStores, note_id_of
+from crm_notes_migration.usecases.reconcile.snapshot import CidStores, IndexedStreams, note_id_of
 
 #: Source notes transformed per page (one contacts + one users query per page).
 DEFAULT_PAGE_SIZE = 500
@@ -38,6 +47,10 @@ class Expected:
     document: dict[str, Any] | None
     reason: str | None
     anomalies: list[str] = field(default_factory=list)
+    #: Contacts of the cid that carry the note's person now; the source checksum of a note
+    #: that would park (None when invalid): what `document_stays` needs.
+    contact_ids: tuple = ()
+    source_sha256: str | None = None
 
 
 #: Receives (cid, contract note, stored document or None) for each note a re-send repairs.
@@ -55,13 +68,16 @@ def expected_notes(
         valid = [(i, validate_note(contract)[0]) for i, (_, contract, _) in enumerate(built)]
         valid = [(i, n) for i, n in valid if n is not None]
         resolutions = dict(zip((i for i, _ in valid), resolve_notes(db, cid, [n for _, n in valid])))
+        notes = dict(valid)
         results = {i: transform_note(cid, n, resolutions[i], options) for i, n in valid}
         for i, (note, contract, anomalies) in enumerate(built):
             result = results.get(i)
             if result is None:
                 yield Expected(note, contract, None, INVALID_NOTE, list(anomalies))
             else:
-                yield Expected(note, contract, result.document, result.reason, list(anomalies) + result.anomalies)
+                sha = source_sha256(cid, notes[i]) if result.document is None else None
+                yield Expected(note, contract, result.document, result.reason, list(anomalies) + result.anomalies,
+                               resolutions[i].contact_ids, sha)
 
 
 def _note_id(doc: dict[str, Any]) -> int:
@@ -85,7 +101,7 @@ def reconcile_cid(
     and hands each missing or mismatched one to `repair`. The stored side comes from
     `stores` (default: per-cid queries on `db`)."""
     ledger = CidLedger(cid=cid, cap=cap)
-    stores = stores or LiveStores(db)
+    stores = stores or IndexedStreams(db)
     merged = merge_sorted({
         "source": (expected_notes(db, source, cid, tz, options, page_size), lambda e: e.note.id),
         "documents": (stores.stream(CONTACT_NOTES, cid), _note_id),
@@ -127,6 +143,8 @@ def _account(ledger: CidLedger, exp: Expected, docs: list[dict], parked: list[di
         if edited:
             ledger.edited_in_cdp.add(note_id)
             return "edited_in_cdp", []
+        if exp.document is None and document_stays(doc, exp.contact_ids, exp.source_sha256):
+            return "migrated", []  # as the worker keeps it (SPEC §3 "Contact gone")
         kinds = [EXPECTED_PARKED] if exp.document is None else compare_document(doc, exp.document)
         if kinds:
             ledger.add_mismatch(note_id, kinds)

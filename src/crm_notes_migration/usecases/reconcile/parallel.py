@@ -1,7 +1,7 @@
 """Reconcile whole cids on several processes.
 
 Each worker process opens its own connections (CRM PostgreSQL, CDP MongoDB) and the
-shared on-disk `StoreSnapshot` read-only, once, then reconciles one whole cid per task and
+shared streams of the CDP side (on FerretDB an on-disk snapshot, read-only), once, then reconciles one whole cid per task and
 returns its ledger and samples (plain dataclasses, pickled back). `executor.map` hands the
 results back in the order of the cids, so the output is the same as a single process's.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,9 +19,9 @@ from crm_notes_migration.usecases.reconcile.sample import Sample
 _worker: dict[str, Any] = {}
 
 
-def _init(settings, snapshot_path: str | None, sample_size: int, seed: int) -> None:
+def _init(settings, streams_spec: str | None, sample_size: int, seed: int) -> None:
     from crm_notes_migration import bootstrap
-    from crm_notes_migration.usecases.reconcile.snapshot import LiveStores, StoreSnapshot
+    from crm_notes_migration.usecases.reconcile.snapshot import reopen_streams
 
     db = bootstrap.cdp_database(settings)
     _worker.update(
@@ -30,7 +29,7 @@ def _init(settings, snapshot_path: str | None, sample_size: int, seed: int) -> N
         source=bootstrap.crm_source(settings),
         tz=ZoneInfo(settings.crm_timezone),
         options=bootstrap.transform_options(settings),
-        stores=StoreSnapshot(Path(snapshot_path), db.codec_options) if snapshot_path else LiveStores(db),
+        stores=reopen_streams(db, streams_spec),
         sample_size=sample_size,
         seed=seed,
     )
@@ -45,10 +44,11 @@ def _one(cid: int) -> tuple[CidLedger, list[Sample]]:
 
 
 def reconcile_in_processes(
-    settings, cids: Sequence[int], *, workers: int, snapshot_path: Path | None, sample_size: int, seed: int,
+    settings, cids: Sequence[int], *, workers: int, streams_spec: str | None, sample_size: int, seed: int,
 ) -> Iterator[tuple[CidLedger, list[Sample]]]:
-    """(ledger, samples) per cid, in the order of `cids`, computed by `workers` processes."""
+    """(ledger, samples) per cid, in the order of `cids`, computed by `workers` processes
+    (`streams_spec`: the parent's streams, `open_streams(...).spec`)."""
     # spawn, not fork: the parent holds a MongoClient with background threads.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
-                             initargs=(settings, str(snapshot_path) if snapshot_path else None, sample_size, seed)) as pool:
+                             initargs=(settings, streams_spec, sample_size, seed)) as pool:
         yield from pool.map(_one, cids)

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from pymongo.database import Database
 
-from crm_notes_migration.cdp.mongo import CONTACT_NOTES, PARKED
 from crm_notes_migration.client import MigrationApiError
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
@@ -20,7 +19,8 @@ from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_process
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger, compare_api_counts, totals
 from crm_notes_migration.usecases.reconcile.repair import Repairer
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
-from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, CidStores, LiveStores, StoreSnapshot
+from crm_notes_migration.usecases.reconcile.snapshot import CidStores, open_streams
+from crm_notes_migration.cdp.note_streams import SNAPSHOT_MIN_CIDS
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
@@ -55,15 +55,13 @@ class Reconciliation:
         }
 
 
-def select_cids(db: Database, source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
-    """The asked cids, or every cid with in-scope notes or anything in the CDP collections
-    (so a cid whose notes were all soft-deleted still shows its extras)."""
+def select_cids(source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
+    """The asked cids, or the CRM's list of cids (every cid with notes, in scope or not,
+    so a cid whose notes were all soft-deleted still shows its extras). Never a read of
+    the CDP's collections: they hold every tenant's notes (SPEC §3)."""
     if wanted:
         return sorted(set(wanted))
-    cids = set(source.cids())
-    cids |= {int(c) for c in db[CONTACT_NOTES].distinct("cid")}
-    cids |= {int(c) for c in db[PARKED].distinct("cid")}
-    return sorted(cids)
+    return sorted(set(source.cids()))
 
 
 def reconcile_one(
@@ -100,26 +98,22 @@ def reconcile(
     on_cid: Callable[[CidLedger], None] | None = None,
     settings: Any = None,
     workers: int = 1,
-    snapshot: bool | None = None,
 ) -> Reconciliation:
     """One pass over `cids`: a ledger per cid (cross-checked with the counts endpoint when a
     client is given) and the per-cid stratified samples, in cid order.
 
-    `snapshot` (default: from SNAPSHOT_MIN_CIDS cids on) reads the CDP collections once into
-    a temporary `StoreSnapshot` instead of querying per cid. `workers` > 1 (needs `settings`,
-    and no `repair_sink`: the re-sends are posted from this process) reconciles whole cids
-    on that many processes."""
+    The CDP side is read through the store adapter's streams (`open_streams`: it picks
+    per-cid index ranges or a one-pass snapshot, from the store). `workers` > 1 (needs
+    `settings`, and no `repair_sink`: the re-sends are posted from this process) reconciles
+    whole cids on that many processes."""
     cids = list(cids)
-    if snapshot is None:
-        snapshot = len(cids) >= SNAPSHOT_MIN_CIDS
     parallel = workers > 1 and settings is not None and repair_sink is None and len(cids) > 1
     with tempfile.TemporaryDirectory(prefix="crm-notes-reconcile-") as tmp:
-        stores = StoreSnapshot.build(db, Path(tmp) / "stores.sqlite", cids) if snapshot else LiveStores(db)
+        stores = open_streams(db, cids, Path(tmp))
         try:
             if parallel:
-                path = stores.path if isinstance(stores, StoreSnapshot) else None
-                results = reconcile_in_processes(settings, cids, workers=min(workers, len(cids)), snapshot_path=path,
-                                                 sample_size=sample_size, seed=seed)
+                results = reconcile_in_processes(settings, cids, workers=min(workers, len(cids)),
+                                                 streams_spec=stores.spec, sample_size=sample_size, seed=seed)
             else:
                 results = (reconcile_one(db, source, cid, tz=tz, options=options, stores=stores,
                                          sample_size=sample_size, seed=seed, repair_sink=repair_sink) for cid in cids)
@@ -143,8 +137,7 @@ def reconcile(
                 if on_cid is not None:
                     on_cid(ledger)
         finally:
-            if isinstance(stores, StoreSnapshot):
-                stores.close()
+            stores.close()
     return Reconciliation(ledgers, samples)
 
 

@@ -1,7 +1,9 @@
-"""`crm-notes-migrate demo` from the command line, on a small seed: it finishes, writes
-the QA report, and leaves none of its child processes behind."""
+"""`crm-notes-migrate demo` from the command line, on a small seed: it finishes, leaves the
+seed's CDP-authored notes untouched, writes the QA report, and leaves none of its child
+processes behind."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import psutil
@@ -26,6 +28,8 @@ def test_demo_runs_end_to_end_and_stops_what_it_started(services, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "run exit 0, reconcile exit 0" in proc.stderr.replace("\n", " ")
+    untouched = re.search(r"CDP notes untouched: (\d+) of (\d+)", proc.stderr)
+    assert untouched and untouched.group(1) == untouched.group(2) != "0", proc.stderr[-3000:]
     report = tmp_path / "out" / "qa.html"
     assert report.exists() and report.stat().st_size > 1000
     assert report.as_uri() in proc.stderr.replace("\n", "")

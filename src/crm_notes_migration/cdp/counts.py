@@ -16,6 +16,7 @@ from typing import Any
 
 from pymongo.database import Database
 
+from ..transform.note import SOURCE
 from .batches import BatchLedger
 from .mongo import CONTACT_NOTES, PARKED
 
@@ -35,7 +36,7 @@ def counts_for_cid(db: Database, cid: int) -> dict[str, Any]:
     pending = BatchLedger(db).queued_notes(cid)
     return {
         "cid": cid,
-        "migrated": db[CONTACT_NOTES].count_documents({"cid": cid}),
+        "migrated": db[CONTACT_NOTES].count_documents({"cid": cid, "source": SOURCE}),  # migration documents only
         "parked": _parked_by_reason(db, cid),
         "pending": pending,
     }

@@ -20,7 +20,7 @@ from typer.core import TyperGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     name: (f"crm_notes_migration.commands.{name.replace('-', '_')}", name.replace("-", "_"))
     for name in (
-        "demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "rollback", "status", "failed-jobs",
+        "demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "signoff", "rollback", "status", "failed-jobs",
     )
 }
 

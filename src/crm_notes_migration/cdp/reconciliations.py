@@ -1,9 +1,12 @@
 """The last reconcile verdict of each cid, kept in the CDP for `status` (SPEC §8).
 
 One record per cid in `migration_reconciliations`: `{_id: cid, cid, ok, status, at,
-report, samples, summary}`: whether the cid reconciled clean, reconcile's status word
-(`ok`, `warn`, `fail`), when, the QA report it went into (its path, or None), how many of
-its notes were sampled into that report, and the ledger's counts. Written by `reconcile`
+report, samples, summary, report_id, sample_ids, fingerprint}`: whether the cid reconciled
+clean, reconcile's status word (`ok`, `warn`, `fail`), when, the QA report it went into
+(its path, or None), how many of its notes were sampled into that report, the ledger's
+counts, and of the last reconcile that wrote a report: that report's id, the legacy ids
+of the cid's samples in it, and the fingerprint of the cid's migration documents just
+before (`signoffs.migration_fingerprints`), which `signoff` checks. Written by `reconcile`
 after each pass, removed by a rollback of the cid. Every query names its cids.
 """
 
@@ -18,6 +21,8 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 RECONCILIATIONS = "migration_reconciliations"
+#: What a record keeps of the last reconcile that wrote a QA report.
+REVIEWED_FIELDS = ("report_id", "sample_ids", "fingerprint")
 
 
 class ReconciliationLog:
@@ -36,8 +41,15 @@ class ReconciliationLog:
         report: str | None,
         samples: int,
         summary: dict[str, Any],
+        reviewed: dict[str, Any] | None = None,
     ) -> None:
-        """Replace the cid's verdict (insert it the first time; no upsert: FerretDB's is not atomic)."""
+        """Replace the cid's verdict (insert it the first time; no upsert: FerretDB's is not atomic).
+
+        `reviewed` (`report_id`, `sample_ids`, `fingerprint`) is given when this reconcile
+        wrote a report; without it the last report's fields are kept."""
+        if reviewed is None:
+            before = self.coll.find_one({"_id": Int64(cid), "cid": Int64(cid)}) or {}
+            reviewed = {k: before.get(k) for k in REVIEWED_FIELDS}
         doc = {
             "_id": Int64(cid),
             "cid": Int64(cid),
@@ -47,6 +59,7 @@ class ReconciliationLog:
             "report": report,
             "samples": samples,
             "summary": summary,
+            **{k: reviewed.get(k) for k in REVIEWED_FIELDS},
         }
         for _ in range(3):
             if self.coll.replace_one({"_id": Int64(cid), "cid": Int64(cid)}, doc).matched_count:

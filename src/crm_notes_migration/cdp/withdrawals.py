@@ -17,6 +17,7 @@ from ..transform.note import SOURCE
 from .batches import BatchLedger
 from .mongo import BATCHES, CONTACT_NOTES, PARKED
 from .reconciliations import ReconciliationLog
+from .signoffs import SignoffLog
 
 #: Ids per `$in` / `$or` of one query.
 CHUNK = 500
@@ -99,7 +100,9 @@ class MongoWithdrawalStore:
         return self.batches.delete_many({"cid": cid}).deleted_count
 
     def forget_verdict(self, cid: int) -> None:
+        """The cid's last reconcile verdict and its sign-off: a rollback starts its review over."""
         ReconciliationLog(self.db).forget(cid)
+        SignoffLog(self.db).forget(cid)
 
     def legacy_ids_after(self, cid: int, after: int, limit: int) -> list[int]:
         """The legacy ids of the cid that the migration holds, as a migration document or a

@@ -29,18 +29,25 @@ def _line(ledger: CidLedger) -> str:
     return text
 
 
-def _record_verdicts(db, result, report: Path | None) -> None:
-    """Each cid's verdict, for `status` (cdp/reconciliations.py)."""
+def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> None:
+    """Each cid's verdict, for `status` and `signoff` (cdp/reconciliations.py); with a
+    report, its id, each cid's sample ids and the fingerprint of its migration documents."""
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
+    from crm_notes_migration.cdp.signoffs import migration_fingerprints
 
     log, at = ReconciliationLog(db), datetime.now(timezone.utc)
-    sampled: dict[int, int] = {}
+    sampled: dict[int, list[int]] = {}
     for s in result.samples:
-        sampled[s.cid] = sampled.get(s.cid, 0) + 1
+        sampled.setdefault(s.cid, []).append(int(s.legacy_crm_note_id))
+    fingerprints = migration_fingerprints(db, [ledger.cid for ledger in result.ledgers]) if report_id else {}
     for ledger in result.ledgers:
         summary = {k: v for k, v in ledger.as_dict().items() if k in ("in_scope", "migrated", "parked", "accounted")}
+        reviewed = None
+        if report_id:
+            ids = sorted(sampled.get(ledger.cid, []))
+            reviewed = {"report_id": report_id, "sample_ids": ids, "fingerprint": fingerprints.get(ledger.cid)}
         log.record(ledger.cid, ok=ledger.ok, status=ledger.status, at=at, report=str(report) if report else None,
-                   samples=sampled.get(ledger.cid, 0), summary=summary)
+                   samples=len(sampled.get(ledger.cid, [])), summary=summary, reviewed=reviewed)
 
 
 def reconcile(
@@ -84,16 +91,19 @@ def reconcile(
             else:
                 result = run_reconcile(db, source, cids, tz=tz, options=options, client=client,
                                        sample_size=sample_size, seed=seed, on_cid=progress, **parallel)
-        _record_verdicts(db, result, report)
+        report_id = None
+        if report:
+            from crm_notes_migration.report.report import render_report
+            from crm_notes_migration.report.report import report_id as id_of_report
+
+            report_id = id_of_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone, seed=seed)
+            report.write_text(render_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone,
+                                            generated_at=datetime.now(timezone.utc), seed=seed), encoding="utf-8")
+        _record_verdicts(db, result, report, report_id)
     finally:
         if client is not None:
             client.close()
         db.client.close()
-    if report:
-        from crm_notes_migration.report.report import render_report
-
-        report.write_text(render_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone,
-                                        generated_at=datetime.now(timezone.utc), seed=seed), encoding="utf-8")
     summary = result.as_dict()
     if json_out:
         typer.echo(json.dumps(summary, indent=2, sort_keys=True, default=str))

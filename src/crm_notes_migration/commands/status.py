@@ -43,7 +43,7 @@ def _table(report) -> None:
             str(row["pending"]),
             _reconciled(row["reconciled"]),
             f"{qa['passed']}/{qa['failed']}/{qa['unreviewed']}",
-            row["signoff"],
+            row["signoff"] if row["signoff"] == "approved" else f"{row['signoff']}: {row['signoff_reason']}",
         )
     Console(width=max(120, Console().width)).print(table)
 
@@ -76,7 +76,8 @@ def _execute(settings: Settings, cids: list[int] | None):
     from crm_notes_migration import bootstrap
     from crm_notes_migration.cdp.counts import counts_for_cid
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
-    from crm_notes_migration.usecases.status import PendingSignoff
+    from crm_notes_migration.cdp.signoffs import SignoffLog, migration_fingerprints
+    from crm_notes_migration.usecases.signoff import RecordedSignoff
     from crm_notes_migration.usecases.status import status as run_status
 
     with bootstrap.crm_source(settings) as source:
@@ -89,7 +90,7 @@ def _execute(settings: Settings, cids: list[int] | None):
             in_scope=in_scope,
             counts=lambda c: counts_for_cid(db, c),
             verdicts=ReconciliationLog(db).latest,
-            signoffs=PendingSignoff(),
+            signoffs=RecordedSignoff(SignoffLog(db).latest(selected), migration_fingerprints(db, selected)),
         )
     finally:
         db.client.close()

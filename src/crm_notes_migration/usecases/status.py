@@ -3,9 +3,8 @@
 Per cid: `in_scope` (the CRM), `migrated`, `parked` by reason and `pending` (the CDP's
 counts), `reconciled` (the last reconcile's verdict and its time, recorded by
 `reconcile`), `qa` (samples `passed`, `failed`, `unreviewed`) and `signoff` (`approved`,
-`rejected`, `pending`). The QA verdicts and the sign-off come from a `SignoffSource`;
-until sign-off is recorded (`signoff`), `PendingSignoff` says every sample of the last
-report is unreviewed and every cid pending, so `ok` (every cid approved) is False.
+`rejected`, `pending`, with the reason). The QA verdicts and the sign-off come from a
+`SignoffSource` (`usecases.signoff.RecordedSignoff`: what `signoff` recorded).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ class Review:
     failed: int = 0
     unreviewed: int = 0
     signoff: str = PENDING
+    reason: str = ""
 
 
 class SignoffSource(Protocol):
@@ -34,13 +34,6 @@ class SignoffSource(Protocol):
     def review(self, cid: int, verdict: Mapping[str, Any] | None) -> Review:
         """The cid's review, given its last reconcile verdict (None: never reconciled)."""
         ...
-
-
-class PendingSignoff:
-    """No sign-off recorded: every sample of the last report unreviewed, every cid pending."""
-
-    def review(self, cid: int, verdict: Mapping[str, Any] | None) -> Review:
-        return Review(unreviewed=int((verdict or {}).get("samples", 0)))
 
 
 @dataclass
@@ -65,6 +58,7 @@ class CidStatus:
             "reconciled": self.reconciled,
             "qa": {"passed": self.review.passed, "failed": self.review.failed, "unreviewed": self.review.unreviewed},
             "signoff": self.review.signoff,
+            "signoff_reason": self.review.reason,
         }
 
 

@@ -10,7 +10,7 @@ import psycopg
 import pymongo
 from bson import Int64
 
-import crm_notes_migration.demo as demo
+import crm_notes_devtools.demo as demo
 
 
 def _point_demo_at(monkeypatch, settings) -> None:

@@ -6,7 +6,7 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pymongo.errors
@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +32,8 @@ from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
 
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
+#: A query parameter that must fit MongoDB's 64-bit long.
+Int64Param = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class ApiError(Exception):
@@ -175,7 +177,7 @@ def create_app(settings, *, db=None, queue: BatchQueue | None = None) -> FastAPI
         return JSONResponse(outcome.response, status_code=202)
 
     @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
-    def get_counts(cid: list[int] | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):
+    def get_counts(cid: list[Int64Param] | None = Query(None)):
         """Migrated, parked by reason and pending notes: of one cid (`?cid=1`), of several
         (`?cid=1&cid=2`, as `{"cids": [...]}`), or of every cid the migration received."""
         if cid and len(cid) == 1:

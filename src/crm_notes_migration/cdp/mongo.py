@@ -18,8 +18,6 @@ PARKED = "contact_notes_migration_parked"
 BATCHES = "migration_batches"
 CONTACTS = "contacts"
 USERS = "users"
-#: Which legacy ids of which cids the migration may have written to `contact_notes` (cid_markers.py).
-NOTE_CIDS = "migration_note_cids"
 
 #: MongoDB error codes a store answers when it does not support partial indexes
 #: (FerretDB: 238 NotImplemented; some versions say 2 BadValue or 67 CannotCreateIndex).

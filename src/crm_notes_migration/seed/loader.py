@@ -116,13 +116,13 @@ def load_seed(
     """
     import pymongo
 
-    ensure_database(settings.crm_database_url)
     client: pymongo.MongoClient = pymongo.MongoClient(settings.cdp_mongodb_uri)
     try:
         db = client[settings.cdp_mongodb_db]
+        check_cdp(db, cdp_fix)
+        ensure_database(settings.crm_database_url)
         with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
             check_crm(conn, crm_fix)
-            check_cdp(db, cdp_fix)
             mark_crm(conn, seed, notes, cids)
         mark_cdp(db, seed, notes, cids)
         _reset_mongo(db)

@@ -80,10 +80,12 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-def legacy_times(value: datetime | None, tz: ZoneInfo) -> tuple[str, str]:
+def legacy_times(value: datetime | str | None, tz: ZoneInfo) -> tuple[str, str]:
     """A naive legacy wall-clock time as (CRM_TIMEZONE text, UTC text); fold=0 like the core."""
     if value is None:
         return "—", "—"
+    if isinstance(value, str):  # a time Python cannot hold, as PostgreSQL writes it (SPEC §6a)
+        return value, "—"
     local = value.replace(tzinfo=tz, fold=0)
     return f"{value.isoformat(sep=' ')} {tz.key}", local.astimezone(timezone.utc).isoformat(sep=" ")
 

@@ -46,8 +46,8 @@ class Sample:
     legacy_crm_note_id: int
     outcome: str                      # migrated | edited_in_cdp | parked:<reason> | missing | mismatch
     legacy_html: str | None
-    legacy_created_at: datetime | None        # naive wall clock in CRM_TIMEZONE
-    legacy_updated_at: datetime | None
+    legacy_created_at: datetime | str | None  # naive wall clock in CRM_TIMEZONE (text: see SPEC §6a)
+    legacy_updated_at: datetime | str | None
     legacy_attachments: list[dict[str, Any]] = field(default_factory=list)
     migrated_html: str | None = None
     migrated_created_at: datetime | None = None   # aware (or naive UTC from pymongo)
@@ -72,7 +72,8 @@ def categorise(sample: Sample) -> tuple[str, ...]:
     if sample.legacy_attachments:
         found.append(ATTACHMENTS)
     created, updated = sample.legacy_created_at, sample.legacy_updated_at
-    if (created and updated and updated < created) or any(_TIME_CODES.search(a) for a in sample.anomalies):
+    times = isinstance(created, datetime) and isinstance(updated, datetime)  # not text PostgreSQL wrote
+    if (times and updated < created) or any(_TIME_CODES.search(a) for a in sample.anomalies):
         found.append(TIMESTAMP_ANOMALY)
     if any("mention" in a for a in sample.anomalies):
         found.append(UNRESOLVED_MENTION)

@@ -2,6 +2,7 @@
 is not all UTF-8, and timestamps Python cannot hold. `run`, `run --dry-run` and
 `reconcile` all work on it; nothing is lost; the notes that cannot land are parked
 `invalid_note` with the detail and the run goes on for the later cids."""
+
 from __future__ import annotations
 
 import json
@@ -48,14 +49,20 @@ def _make_sql_ascii_crm(settings) -> None:
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
         assert conn.execute("SHOW server_encoding").fetchone()[0] in ("SQL_ASCII", b"SQL_ASCII")
         create_crm_schema(conn)
-        conn.execute(r"INSERT INTO crm_users VALUES (1, 41, E'Ren\xE9@x.co', E'Ren\xE9 Dupr\xE9'),"
-                     r" (2, 41, 'budi@x.co', E'Budi \x93B\x94 Santoso')")
+        conn.execute(
+            r"INSERT INTO crm_users VALUES (1, 41, E'Ren\xE9@x.co', E'Ren\xE9 Dupr\xE9'),"
+            r" (2, 41, 'budi@x.co', E'Budi \x93B\x94 Santoso')"
+        )
         for nid, (cid, person, content, author, created, updated) in NOTES.items():
-            conn.execute(f"INSERT INTO crm_notes VALUES ({nid}, {cid}, {person}, {content},"
-                         f" {'NULL' if author is None else author}, {created}, {updated}, NULL)")
-        conn.execute(r"INSERT INTO crm_note_attachments VALUES"
-                     r" (1, 5, E'r\xE9sum\xE9.pdf', E'https://files.example/r\xE9sum\xE9.pdf', 'application/pdf', 3, now()),"
-                     r" (2, 1, 'fine.pdf', 'https://files.example/fine.pdf', NULL, NULL, 'infinity')")
+            conn.execute(
+                f"INSERT INTO crm_notes VALUES ({nid}, {cid}, {person}, {content},"
+                f" {'NULL' if author is None else author}, {created}, {updated}, NULL)"
+            )
+        conn.execute(
+            r"INSERT INTO crm_note_attachments VALUES"
+            r" (1, 5, E'r\xE9sum\xE9.pdf', E'https://files.example/r\xE9sum\xE9.pdf', 'application/pdf', 3, now()),"
+            r" (2, 1, 'fine.pdf', 'https://files.example/fine.pdf', NULL, NULL, 'infinity')"
+        )
 
 
 def _cdp(settings):
@@ -93,8 +100,14 @@ def test_the_reader_decodes_per_note_and_reads_odd_times_as_text(legacy):
 
 
 def _reconcile(settings, cwd, *args):
-    proc = subprocess.run(cli_command("reconcile", "--json", *args), cwd=cwd, env=settings_env(settings),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        cli_command("reconcile", "--json", *args),
+        cwd=cwd,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr
 
 

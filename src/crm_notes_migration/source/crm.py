@@ -209,9 +209,8 @@ class CrmSource:
             if r[0] in odd_times:
                 note = replace(note, created_at=odd_times[r[0]][0], updated_at=odd_times[r[0]][1],
                                parsed_mentions=(r[3], mentions))
-            if fallback or odd_users:
-                if r[0] in fallback or any(i in odd_users for i in ids):
-                    note = replace(note, legacy_encoding=True, parsed_mentions=(r[3], mentions))
+            if (fallback or odd_users) and (r[0] in fallback or any(i in odd_users for i in ids)):
+                note = replace(note, legacy_encoding=True, parsed_mentions=(r[3], mentions))
             page.append((note, {i: users[i] for i in ids if i in users}))
         return page
 

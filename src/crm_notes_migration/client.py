@@ -292,7 +292,8 @@ class MigrationApiClient:
         if gauges.get(LIVE_JOBS_METRIC) == 0 and failed > 0:
             return (f"no job is left on the queue but {failed:.0f} that failed for good: "
                     f"`crm-notes-migrate failed-jobs` lists them and their errors, "
-                    f"`failed-jobs --requeue` retries them")
+                    f"`failed-jobs --requeue` retries them, `failed-jobs --discard` drops them "
+                    f"(the next `run` sends their notes again)")
         return None
 
     def _stuck_check(self) -> Callable[[dict[int, dict[str, Any]]], None]:

@@ -223,9 +223,10 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
             payload = _loads(raw)
             envelope = BatchEnvelope.model_validate(payload)
         except ValidationError as exc:
-            raise ApiError(422, "not_a_batch", error_detail(exc)[:300])
+            raise ApiError(422, "not_a_batch", error_detail(exc)[:300]) from None
         except ValueError as exc:
-            raise ApiError(422, "not_a_batch", f"body: {escape_unstorable(str(exc).splitlines()[0])[:300]}")
+            detail = escape_unstorable(str(exc).splitlines()[0])[:300]
+            raise ApiError(422, "not_a_batch", f"body: {detail}") from None
         if len(envelope.notes) > settings.max_batch_notes:
             raise ApiError(413, "too_many_notes", f"over {settings.max_batch_notes} notes")
         try:

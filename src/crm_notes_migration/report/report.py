@@ -156,10 +156,12 @@ def _clock(value: datetime) -> str:
     return f"{text}.{value.microsecond // 1000:03d}" if value.microsecond else text
 
 
-def legacy_times(value: datetime | None, tz: ZoneInfo) -> tuple[str, str]:
+def legacy_times(value: datetime | str | None, tz: ZoneInfo) -> tuple[str, str]:
     """A naive legacy wall-clock time as (CRM_TIMEZONE wall clock, UTC) texts; fold=0 like the core."""
     if value is None:
         return "—", "—"
+    if isinstance(value, str):  # a time Python cannot hold, as PostgreSQL writes it (SPEC §6a)
+        return value, "—"
     local = value.replace(tzinfo=tz, fold=0)
     return _clock(value), _clock(local.astimezone(UTC))
 
@@ -186,12 +188,14 @@ def _times(s: Sample, tz: ZoneInfo) -> str:
     created, updated = s.legacy_created_at, s.legacy_updated_at
     flags: dict[str, list[str]] = {"lc": [], "lu": [], "mc": [], "mu": []}
     for key, value in (("lc", created), ("lu", updated)):
-        if value is not None and (kind := _dst(value, tz)):
+        if isinstance(value, str):
+            flags[key].append("invalid_note: a time Python cannot hold, as PostgreSQL writes it")
+        elif value is not None and (kind := _dst(value, tz)):
             flags[key].append(
                 f"{kind}: this wall clock is {'two' if kind == 'dst_ambiguous' else 'no'} instants "
                 f"in {tz.key}; the earlier offset (fold=0) is used"
             )
-    if created and updated and updated < created:
+    if isinstance(created, datetime) and isinstance(updated, datetime) and updated < created:
         for key in ("lc", "lu"):
             flags[key].append("updated_before_created: updated_at is before created_at (kept as is)")
     if updated is None and created is not None:
@@ -200,7 +204,7 @@ def _times(s: Sample, tz: ZoneInfo) -> str:
         ("mc", created, s.migrated_created_at),
         ("mu", updated if updated is not None else created, s.migrated_updated_at),
     ):
-        if legacy is None or stored is None:
+        if not isinstance(legacy, datetime) or stored is None:
             continue
         if sub_millisecond(legacy):
             flags[key].append(

@@ -121,9 +121,9 @@ def anomaly_category(code: str) -> str:
     return ANOMALY_CATEGORY.get(code.split(":", 1)[0], OTHER_ANOMALY)
 
 
-def sub_millisecond(value: datetime | None) -> bool:
+def sub_millisecond(value: datetime | str | None) -> bool:
     """True when storing `value` cuts digits (MongoDB keeps milliseconds)."""
-    return value is not None and value.microsecond % 1000 != 0
+    return isinstance(value, datetime) and value.microsecond % 1000 != 0
 
 
 _MENTION = re.compile(r"""class\s*=\s*["'][^"']*\bmention\b|data-mention|mention://""", re.I)
@@ -141,8 +141,8 @@ class Sample:
     legacy_crm_note_id: int
     outcome: str                      # migrated | edited_in_cdp | parked:<reason> | missing | mismatch
     legacy_html: str | None
-    legacy_created_at: datetime | None        # naive wall clock in CRM_TIMEZONE
-    legacy_updated_at: datetime | None
+    legacy_created_at: datetime | str | None  # naive wall clock in CRM_TIMEZONE (text: see SPEC §6a)
+    legacy_updated_at: datetime | str | None
     legacy_attachments: list[dict[str, Any]] = field(default_factory=list)
     migrated_html: str | None = None
     migrated_created_at: datetime | None = None   # aware (or naive UTC from pymongo)
@@ -171,7 +171,8 @@ def categorise(sample: Sample) -> tuple[str, ...]:
     if sample.legacy_attachments:
         found.add(ATTACHMENTS)
     created, updated = sample.legacy_created_at, sample.legacy_updated_at
-    if (created and updated and updated < created) or sub_millisecond(created) or sub_millisecond(updated):
+    times = isinstance(created, datetime) and isinstance(updated, datetime)  # not text PostgreSQL wrote
+    if (times and updated < created) or sub_millisecond(created) or sub_millisecond(updated):
         found.add(TIMESTAMP_ANOMALY)
     if sample.outcome.startswith("parked"):
         found.add(PARKED)

@@ -6,7 +6,7 @@ defaults (60 s heartbeat timeout, maintenance on 0.1 % of commands) can take man
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import dramatiq
@@ -199,16 +199,40 @@ class BatchQueue:
         raw = self.client.hmget(hkey, ids) if ids else []
         return [Message.decode(data) for data in raw if data]
 
-    def requeue_failed(self) -> int:
-        """Put every dead-lettered job back on the queue (retry count reset)."""
-        zkey, hkey = self._dead_letter_keys()
+    def requeue_failed(self, batch_ids: Collection[str] | None = None) -> int:
+        """Put dead-lettered jobs back on the queue (retry count reset): every one, or
+        those of these batch ids."""
         count = 0
-        for redis_id in self.client.zrange(zkey, 0, -1):
-            data = self.client.hget(hkey, redis_id)
-            if data:
-                old = Message.decode(data)
+        for redis_id, old in self._failed_entries(batch_ids):
+            if old is not None:
                 self.broker.enqueue(batch_message(*old.args))
                 count += 1
-            self.client.zrem(zkey, redis_id)
-            self.client.hdel(hkey, redis_id)
+            self._drop_failed(redis_id)
         return count
+
+    def discard_failed(self, batch_ids: Collection[str] | None = None) -> list[tuple[int, str]]:
+        """Drop dead-lettered jobs (every one, or those of these batch ids) and their
+        notes from the queued total; returns their (cid, batch_id)."""
+        gone: list[tuple[int, str]] = []
+        for redis_id, old in self._failed_entries(batch_ids):
+            if old is not None:
+                cid, batch_id = int(old.args[0]), str(old.args[1])
+                self.batch_done(batch_id)
+                gone.append((cid, batch_id))
+            self._drop_failed(redis_id)
+        return gone
+
+    def _failed_entries(self, batch_ids: Collection[str] | None) -> list[tuple[bytes, Message | None]]:
+        zkey, hkey = self._dead_letter_keys()
+        entries = []
+        for redis_id in self.client.zrange(zkey, 0, -1):
+            data = self.client.hget(hkey, redis_id)
+            message = Message.decode(data) if data else None
+            if batch_ids is None or (message is not None and str(message.args[1]) in batch_ids):
+                entries.append((redis_id, message))
+        return entries
+
+    def _drop_failed(self, redis_id: bytes) -> None:
+        zkey, hkey = self._dead_letter_keys()
+        self.client.zrem(zkey, redis_id)
+        self.client.hdel(hkey, redis_id)

@@ -19,19 +19,42 @@ def worker(threads: int = typer.Option(
     run_worker(Settings(), threads=threads)
 
 
-def failed_jobs(requeue: bool = typer.Option(False, "--requeue", help="Put every failed job back on the queue.")) -> None:
-    """List jobs that failed for good (dead-lettered); --requeue puts them back.
+def failed_jobs(
+    requeue: bool = typer.Option(False, "--requeue", help="Put the failed jobs back on the queue."),
+    discard: bool = typer.Option(False, "--discard", help="Drop the failed jobs; the next `run` re-sends their notes."),
+    batch_id: list[str] = typer.Option(None, "--id", help="Only the jobs of these batch ids (repeatable)."),
+) -> None:
+    """List jobs that failed for good (dead-lettered); --requeue puts them back, --discard drops them.
 
-    Example: crm-notes-migrate failed-jobs --requeue
+    Example: crm-notes-migrate failed-jobs --requeue --id crm-101-1-500-0a1b2c
+
+    A discarded job's batch record goes too, so its notes stop counting as pending and the
+    next `run` sends them again as new work.
     """
     from .broker import BatchQueue, build_broker
 
-    queue = BatchQueue(build_broker(Settings()))
-    jobs = queue.failed_jobs()
+    if requeue and discard:
+        typer.echo("error: give --requeue or --discard, not both", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    queue = BatchQueue(build_broker(settings))
+    wanted = set(batch_id) if batch_id else None
+    jobs = [job for job in queue.failed_jobs() if wanted is None or str(job.args[1]) in wanted]
     for job in jobs:
-        cid, batch_id, notes = job.args
-        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [queue.last_error(batch_id)]
-        typer.echo(f"{batch_id}\tcid={cid}\tnotes={len(notes)}\tretries={job.options.get('retries', 0)}\t{last[0]}")
+        cid, bid, notes = job.args
+        last = (job.options.get("traceback") or "").strip().splitlines()[-1:] or [queue.last_error(bid)]
+        typer.echo(f"{bid}\tcid={cid}\tnotes={len(notes)}\tretries={job.options.get('retries', 0)}\t{last[0]}")
     typer.echo(f"{len(jobs)} failed job(s)")
     if requeue and jobs:
-        typer.echo(f"requeued {queue.requeue_failed()} job(s)")
+        typer.echo(f"requeued {queue.requeue_failed(wanted)} job(s)")
+    if discard and jobs:
+        from ..cdp.batches import BatchLedger
+        from ..cdp.mongo import open_database
+        from ..usecases.failed_jobs import discard_failed_jobs
+
+        db = open_database(settings)
+        try:
+            gone = discard_failed_jobs(queue, BatchLedger(db), wanted)
+        finally:
+            db.client.close()
+        typer.echo(f"discarded {len(gone)} job(s); the next `run` sends their notes again")

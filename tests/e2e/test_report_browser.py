@@ -8,7 +8,7 @@ import io
 import struct
 import threading
 import zlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -257,7 +257,7 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     assert "2 of" in page.inner_text("#verdict-progress")
     with page.expect_download() as info:
         page.click("#export-verdicts")
-    raw = open(info.value.path(), "rb").read()
+    raw = info.value.path().read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a UTF-8 BOM for spreadsheet programs
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     assert list(rows[0]) == ["report_id", "cid", "sample_id", "category", "verdict", "comment", "reviewer",
@@ -272,7 +272,7 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     assert by_id[("202", "3")]["comment"] == comment  # kept as typed, quoted, not rewritten
     assert '"=HYPERLINK(""x""), ""quoted""' in raw.decode("utf-8")
     stamp = datetime.fromisoformat(by_id[("202", "3")]["reviewed_at"].replace("Z", "+00:00"))
-    assert abs((datetime.now(timezone.utc) - stamp).total_seconds()) < 120
+    assert abs((datetime.now(UTC) - stamp).total_seconds()) < 120
     assert by_id[("202", "99")]["verdict"] == "" and by_id[("202", "99")]["reviewer"] == ""
     assert "parked" in by_id[("202", "99")]["category"].split()
 

@@ -169,3 +169,42 @@ def stored(legacy: datetime) -> datetime:
     """What the core stores for a legacy wall-clock time in TZ: UTC, cut to milliseconds."""
     utc = legacy.replace(tzinfo=TZ).astimezone(UTC)
     return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+
+
+def plain_sample(cid: int, note_id: int, paragraphs: int = 2) -> Sample:
+    rng = random.Random(note_id)
+    t = datetime(2023, 3, 4, 5, 6, 7)
+    html = _note(rng, paragraphs)
+    return Sample(
+        cid=cid,
+        legacy_crm_note_id=note_id,
+        outcome="migrated",
+        legacy_html=html,
+        legacy_created_at=t,
+        legacy_updated_at=None,
+        migrated_html=html,
+        migrated_created_at=stored(t),
+        migrated_updated_at=stored(t),
+        legacy_author={"crm_user_id": 7, "email": "sales@example.com", "name": "Sales Rep"},
+        migrated_author=USER_A,
+    )
+
+
+def review_report() -> tuple[list[CidLedger], list[Sample]]:
+    """Three cids (warn, ok, fail) with the cases a reviewer must be pointed to."""
+    warn = CidLedger(cid=1000, in_scope=20, migrated=19, store_documents=19)
+    warn.parked["contact_not_found"] = 1
+    ok = CidLedger(cid=1001, in_scope=10, migrated=10, store_documents=10)
+    fail = CidLedger(cid=1002, in_scope=10, migrated=9, store_documents=9)
+    fail.missing = CappedIds(50, 1, [9])
+    samples = [
+        mention_sample(1000, 1),
+        mention_sample(1000, 2, lose_one=True),
+        plain_sample(1000, 3, 1),
+        plain_sample(1000, 4, 150),
+        dropped_attachment_sample(1001, 5),
+    ]
+    samples += [plain_sample(cid, n) for cid in (1001, 1002) for n in range(6, 10)]
+    for s in samples:
+        s.categories = categorise(s)
+    return [warn, ok, fail], samples

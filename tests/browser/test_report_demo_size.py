@@ -25,7 +25,10 @@ JUMPS = 24
 _IN_VIEW_READY = """async () => {
   const t = performance.now();
   const cards = window.__cards || (window.__cards = [...document.querySelectorAll('.sample')]);
-  const inView = (e) => { const r = e.getBoundingClientRect(); return r.height > 0 && r.bottom > 0 && r.top < innerHeight; };
+  const inView = (e) => {
+    const r = e.getBoundingClientRect();
+    return r.height > 0 && r.bottom > 0 && r.top < innerHeight;
+  };
   while (performance.now() - t < 30000) {
     await new Promise((r) => requestAnimationFrame(r));
     const slots = cards.filter(inView).flatMap((c) => [...c.querySelectorAll('.slot[data-html]')]).filter(inView);

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 from crm_notes_migration.usecases.reconcile.sample import Sample, categorise
+
+TZ = ZoneInfo("Asia/Jakarta")
 
 USER_A = "a1" * 12
 USER_B = "b2" * 12
@@ -59,8 +62,8 @@ def mention_sample(cid: int, note_id: int, *, lose_one: bool = False) -> Sample:
         legacy_created_at=t,
         legacy_updated_at=t,
         migrated_html=migrated,
-        migrated_created_at=t.replace(tzinfo=UTC),
-        migrated_updated_at=t.replace(tzinfo=UTC),
+        migrated_created_at=stored(t),
+        migrated_updated_at=stored(t),
         mentions=["Budi"] + ([] if lose_one else ["Citra"]),
         legacy_mentioned=[
             {"crm_user_id": 11, "email": "budi@example.com", "name": "Budi"},
@@ -88,8 +91,8 @@ def dropped_attachment_sample(cid: int, note_id: int) -> Sample:
             {"id": 502, "name": "quarterly-report.xlsx", "url": "javascript:alert(1)"},
         ],
         migrated_html="<p>see the files</p>",
-        migrated_created_at=t.replace(microsecond=123000, tzinfo=UTC),
-        migrated_updated_at=(t - timedelta(days=1)).replace(microsecond=123000, tzinfo=UTC),
+        migrated_created_at=stored(t),
+        migrated_updated_at=stored(t - timedelta(days=1)),
         migrated_attachments=[
             {"legacy_attachment_id": 501, "name": "contract-signed.pdf", "url": "https://files.example.com/c.pdf"}
         ],
@@ -141,7 +144,6 @@ def demo_sized(cids: int = 130, per_cid: int = 5, seed: int = 1) -> tuple[list[C
                 html += (
                     '<img src=x onerror="top.pwned=1"><script>top.pwned=2</script><a href="https://evil.example/">x</a>'
                 )
-            stored = t.replace(microsecond=t.microsecond - t.microsecond % 1000, tzinfo=UTC)
             parked = kind == 4
             samples.append(
                 Sample(
@@ -152,8 +154,8 @@ def demo_sized(cids: int = 130, per_cid: int = 5, seed: int = 1) -> tuple[list[C
                     legacy_created_at=t,
                     legacy_updated_at=t,
                     migrated_html=None if parked else html,
-                    migrated_created_at=None if parked else stored,
-                    migrated_updated_at=None if parked else stored,
+                    migrated_created_at=None if parked else stored(t),
+                    migrated_updated_at=None if parked else stored(t),
                     legacy_author={"crm_user_id": 7, "email": "sales@example.com", "name": "Sales Rep"},
                     migrated_author=None if parked else USER_A,
                 )
@@ -161,3 +163,48 @@ def demo_sized(cids: int = 130, per_cid: int = 5, seed: int = 1) -> tuple[list[C
     for s in samples:
         s.categories = categorise(s)
     return ledgers, samples
+
+
+def stored(legacy: datetime) -> datetime:
+    """What the core stores for a legacy wall-clock time in TZ: UTC, cut to milliseconds."""
+    utc = legacy.replace(tzinfo=TZ).astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+
+
+def plain_sample(cid: int, note_id: int, paragraphs: int = 2) -> Sample:
+    rng = random.Random(note_id)
+    t = datetime(2023, 3, 4, 5, 6, 7)
+    html = _note(rng, paragraphs)
+    return Sample(
+        cid=cid,
+        legacy_crm_note_id=note_id,
+        outcome="migrated",
+        legacy_html=html,
+        legacy_created_at=t,
+        legacy_updated_at=None,
+        migrated_html=html,
+        migrated_created_at=stored(t),
+        migrated_updated_at=stored(t),
+        legacy_author={"crm_user_id": 7, "email": "sales@example.com", "name": "Sales Rep"},
+        migrated_author=USER_A,
+    )
+
+
+def review_report() -> tuple[list[CidLedger], list[Sample]]:
+    """Three cids (warn, ok, fail) with the cases a reviewer must be pointed to."""
+    warn = CidLedger(cid=1000, in_scope=20, migrated=19, store_documents=19)
+    warn.parked["contact_not_found"] = 1
+    ok = CidLedger(cid=1001, in_scope=10, migrated=10, store_documents=10)
+    fail = CidLedger(cid=1002, in_scope=10, migrated=9, store_documents=9)
+    fail.missing = CappedIds(50, 1, [9])
+    samples = [
+        mention_sample(1000, 1),
+        mention_sample(1000, 2, lose_one=True),
+        plain_sample(1000, 3, 1),
+        plain_sample(1000, 4, 150),
+        dropped_attachment_sample(1001, 5),
+    ]
+    samples += [plain_sample(cid, n) for cid in (1001, 1002) for n in range(6, 10)]
+    for s in samples:
+        s.categories = categorise(s)
+    return [warn, ok, fail], samples

@@ -277,20 +277,25 @@ def html_diff(source: str, sanitised: str) -> tuple[str, int]:
 # --- links --------------------------------------------------------------------------------
 
 _NAVIGATING = ("href", "action", "formaction", "ping", "http-equiv", "xlink:href")
-_MAY_NAVIGATE = re.compile(r"href|action|ping|http-equiv", re.I)
+#: Elements that load a document of their own: their source is renamed too (the CSP blocks
+#: them, but Chromium would still open the connection).
+_EMBEDDING = {"iframe": "src", "frame": "src", "embed": "src", "object": "data", "portal": "src", "fencedframe": "src"}
+_MAY_NAVIGATE = re.compile(r"href|action|ping|http-equiv|<\s*(?:i?frame|embed|object|portal|fencedframe)", re.I)
 
 
 def inert_links(html: str) -> str:
-    """`html` with every navigating attribute renamed to `data-qa-<name>`: a link keeps its
-    text and shows where it pointed (the frame's CSS), but can neither navigate nor be
-    preconnected, whatever the sandbox lets through."""
+    """`html` with every navigating attribute (and the source of every embedded document)
+    renamed to `data-qa-<name>`: a link keeps its text and shows where it pointed (the
+    frame's CSS), but can neither navigate nor be preconnected, whatever the sandbox lets
+    through."""
     if not html or not _MAY_NAVIGATE.search(html):
         return html
     tree = LexborHTMLParser(html, is_fragment=True)
     changed = False
     for node in tree.css("*"):
         attrs = node.attributes
-        for name in [n for n in attrs if n.lower() in _NAVIGATING]:
+        embedded = _EMBEDDING.get(node.tag or "")
+        for name in [n for n in attrs if n.lower() in _NAVIGATING or n.lower() == embedded]:
             value = attrs[name]
             del node.attrs[name]
             node.attrs[f"data-qa-{name.lower().replace(':', '-')}"] = value or ""
@@ -509,6 +514,12 @@ def _attachments(items: Sequence[dict[str, Any]], dropped: set[str] | None = Non
     return f'<ul class="attachments">{"".join(rows)}</ul>'
 
 
+_AUTHOR_FLAGS = {
+    "author_unknown": "the legacy created_by is no CRM user of this cid",
+    "author_unresolved": "the author has no CDP user; created_by stays null",
+}
+
+
 def _author(s: Sample) -> tuple[str, list[str]]:
     a = s.legacy_author
     if a is None:
@@ -521,7 +532,7 @@ def _author(s: Sample) -> tuple[str, list[str]]:
     if s.migrated_html is None:
         stored = "—"
     codes = [a for a in s.anomalies if ANOMALY_CATEGORY.get(a) == AUTHOR_ANOMALY]
-    flags = [f"{c}: the author has no CDP user; created_by stays null" for c in codes]
+    flags = [f"{c}: {_AUTHOR_FLAGS.get(c, 'check the author')}" for c in codes]
     marks = "".join(f" <span class=flag-text>{_e(f)}</span>" for f in flags)
     return (
         f'<p class="author{" flagged" if codes else ""}"><b>author</b>: legacy {legacy} → CDP created_by '

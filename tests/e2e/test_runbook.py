@@ -22,6 +22,7 @@ from bson import Int64, ObjectId
 
 from crm_notes_devtools.stack import free_port, settings_env
 from tests.e2e.run_support import load_fixture
+from tests.e2e.review_support import review_in_browser
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md"
 CID = 11
@@ -116,6 +117,10 @@ def test_the_runbook_runs_on_a_small_seed(isolated_settings, tmp_path):
             if step.section not in done:
                 before(step.section)
                 done.add(step.section)
+            if step.command.startswith("crm-notes-migrate signoff"):  # the reviewer's export
+                (tmp_path / "qa-verdicts.csv").write_text(
+                    review_in_browser(tmp_path / "qa-report.html", {}, "Ani Lestari", every="pass"), encoding="utf-8"
+                )
             if step.background:
                 background.append(
                     subprocess.Popen(
@@ -141,7 +146,8 @@ def test_the_runbook_runs_on_a_small_seed(isolated_settings, tmp_path):
     assert '"status":"ready"' in outputs["1."][0]
     assert "landed 1" in outputs["4."][0]
     assert f"cid {CID}: left scope: withdrew 1, unparked 0, kept 1 edited in the CDP: {edited}" in outputs["6."][0]
-    assert json.loads(_json_of(outputs["5."][1]))["ok"] is False
+    signed = json.loads(_json_of(outputs["5."][3]))
+    assert signed["ok"] is True and {row["signoff"] for row in signed["cids"]} == {"approved"}
     assert f"cid {CID}: would withdraw" in outputs["8."][0] and "checkpoint reset" in outputs["8."][1]
     left = {int(c) for c in db.contact_notes.distinct("cid", {"source": "crm_migration"})}
     assert left == {CID}  # after rolling back everything, only the document a user edited stays

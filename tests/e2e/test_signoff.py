@@ -15,10 +15,9 @@ import psycopg
 import pytest
 
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from tests.e2e.review_support import review_in_browser
 from tests.e2e.run_support import load_fixture
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 CIDS = (11, 12, 13)
 
 
@@ -31,32 +30,6 @@ def cli(settings, cwd, *args: str, timeout: float = 300) -> subprocess.Completed
 def status_of(settings, cwd) -> dict[int, dict]:
     proc = cli(settings, cwd, "status", "--json")
     return {row["cid"]: row for row in json.loads(proc.stdout)["cids"]}
-
-
-def review_in_browser(report_path, verdicts: dict[int, str | None], reviewer: str) -> str:
-    """Open the report, give every sample of each cid the cid's verdict (None: leave one
-    sample unreviewed, the others pass), export the CSV as the reviewer would."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_context(accept_downloads=True).new_page()
-            page.goto(report_path.as_uri())
-            page.wait_for_selector("html[data-qa-ready='1']", timeout=15_000)
-            page.fill("#reviewer", reviewer)
-            page.click("#open-all")
-            for cid, verdict in verdicts.items():
-                cards = page.locator(f"section.sample[data-cid='{cid}']")
-                for i in range(cards.count()):
-                    if verdict is None and i == 0:
-                        continue
-                    cards.nth(i).locator(f"input[value={verdict or 'pass'}]").check()
-            with page.expect_download() as info:
-                page.click("#export-verdicts")
-            return open(info.value.path(), encoding="utf-8").read()
-        finally:
-            browser.close()
 
 
 @pytest.fixture

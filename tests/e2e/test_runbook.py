@@ -143,7 +143,7 @@ def test_the_runbook_runs_on_a_small_seed(isolated_settings, tmp_path):
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
 
-    assert '"status":"ready"' in outputs["1."][0]
+    assert '{"mongodb":"ok","redis":"ok"}' in outputs["1."][0]
     assert "landed 1" in outputs["4."][0]
     assert f"cid {CID}: left scope: withdrew 1, unparked 0, kept 1 edited in the CDP: {edited}" in outputs["6."][0]
     signed = json.loads(_json_of(outputs["5."][3]))

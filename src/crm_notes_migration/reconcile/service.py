@@ -13,6 +13,7 @@ from pymongo.database import Database
 
 from ..cdp.mongo import CONTACT_NOTES, PARKED
 from ..client import MigrationApiError
+from ..errors import UnknownCids
 from ..source.crm import CrmSource
 from ..transform import TransformOptions
 from .engine import RepairSink, reconcile_cid
@@ -57,8 +58,15 @@ class Reconciliation:
 
 def select_cids(db: Database, source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
     """The asked cids, or every cid with in-scope notes or anything in the CDP collections
-    (so a cid whose notes were all soft-deleted still shows its extras)."""
+    (so a cid whose notes were all soft-deleted still shows its extras). An asked cid of
+    which neither the CRM nor the CDP's migration collections hold anything is an error
+    (`UnknownCids`)."""
     if wanted:
+        unknown = [c for c in source.unknown_cids(sorted(set(wanted)))
+                   if db[CONTACT_NOTES].find_one({"cid": c, "source": "crm_migration"}, {"_id": 1}) is None
+                   and db[PARKED].find_one({"cid": c}, {"_id": 1}) is None]
+        if unknown:
+            raise UnknownCids(unknown, "neither the CRM nor the CDP's migration documents know")
         return sorted(set(wanted))
     cids = set(source.cids())
     cids |= {int(c) for c in db[CONTACT_NOTES].distinct("cid")}

@@ -55,7 +55,7 @@ def test_a_crm_that_does_not_come_back_is_named_after_the_wait(isolated_settings
             source.count_in_scope(CID)
         message = str(info.value)
         assert "CRM_DATABASE_WAIT_S" in message and "\n" not in message
-        assert f"CRM_DATABASE_URL=postgresql://postgres:***@127.0.0.1:" in message and dbname in message
+        assert "CRM_DATABASE_URL=postgresql://postgres:***@127.0.0.1:" in message and dbname in message
         assert sleeps  # it did wait and retry before giving up
     finally:
         source.close()
@@ -65,7 +65,9 @@ def test_a_crm_that_does_not_come_back_is_named_after_the_wait(isolated_settings
 
 def test_a_wrong_query_is_not_retried(isolated_settings):
     sleeps: list[float] = []
-    with CrmSource(isolated_settings.crm_database_url, wait_s=60, sleep=sleeps.append) as source:
-        with pytest.raises(psycopg.errors.UndefinedTable):
-            source.cids()  # the test's database has no table
+    with (
+        CrmSource(isolated_settings.crm_database_url, wait_s=60, sleep=sleeps.append) as source,
+        pytest.raises(psycopg.errors.UndefinedTable),
+    ):
+        source.cids()  # the test's database has no table
     assert sleeps == []

@@ -174,12 +174,11 @@ class MigrationApiClient:
         while True:
             if body is not None:
                 kwargs["content"] = _SentOnce(body)
+            failure: httpx.TransportError | None = None
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
                 response, failure = None, exc
-            else:
-                failure = None
             if response is not None and response.status_code == 429:
                 wait = _retry_after_seconds(response.headers.get("Retry-After"), self._backoff(attempt + 1))
                 throttled_s += wait

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from crm_notes_migration.reconcile.report import render_report
+from crm_notes_migration.report.report import render_report
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from crm_notes_migration.reconcile.report import FRAME_MAX_HEIGHT_PX
+from crm_notes_migration.report.report import FRAME_MAX_HEIGHT_PX
 
 from .conftest import write_report
 from .report_fixtures import USER_A, review_report

@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pymongo
 import pytest
+from bson import Int64
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -93,12 +95,17 @@ def test_debug_raises_the_error_itself(isolated_settings, tmp_path):
     assert isinstance(result.exception, ValidationError) and result.stderr == ""
 
 
-def test_run_for_a_company_the_crm_does_not_have(crm):
+def test_a_company_the_crm_does_not_have(crm):
     settings, cwd = crm
-    for args in (["run"], ["run", "--dry-run"]):
+    for args in (["run"], ["run", "--dry-run"], ["reconcile"]):
         result = cli(settings, cwd, *args, "--cid", "11", "--cid", "999999")
         assert_one_line(result, "--cid 999999", "fix --cid")
         assert "--cid 11" not in result.stderr
+    # a company the CRM no longer has, whose migration documents are still in the CDP, is reconciled
+    db = pymongo.MongoClient(settings.cdp_mongodb_uri)[settings.cdp_mongodb_db]
+    db.contact_notes.insert_one({"cid": Int64(77), "legacy_crm_note_id": Int64(1), "source": "crm_migration"})
+    result = cli(settings, cwd, "reconcile", "--cid", "77", MIGRATION_API_TOKEN="")  # no counts cross-check
+    assert result.exit_code == 1 and "extra 1" in result.stderr, result.stderr
 
 
 def test_an_api_that_never_answers_is_waited_for_its_budget_then_named(crm):

@@ -8,7 +8,7 @@ import subprocess
 import pymongo
 
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
-from crm_notes_migration.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.integration.cdp_support import start_worker, stop_process, wait_until
 from tests.integration.test_worker_failed_jobs import _fail_for_good

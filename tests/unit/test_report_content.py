@@ -7,9 +7,9 @@ import re
 from html import escape
 from datetime import UTC, datetime
 
-from crm_notes_migration.reconcile.diff import CappedIds
-from crm_notes_migration.reconcile.ledger import CidLedger, totals
-from crm_notes_migration.reconcile.report import (
+from crm_notes_migration.usecases.reconcile.diff import CappedIds
+from crm_notes_migration.usecases.reconcile.ledger import CidLedger, totals
+from crm_notes_migration.report.report import (
     banner,
     compare_mentions,
     html_diff,
@@ -18,7 +18,7 @@ from crm_notes_migration.reconcile.report import (
     render_report,
     report_id,
 )
-from crm_notes_migration.reconcile.sample import (
+from crm_notes_migration.usecases.reconcile.sample import (
     ANOMALY_CATEGORY,
     CATEGORIES,
     HARD_CASES,

@@ -160,9 +160,10 @@ class CrmSource:
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}): "
                         f"check CRM_DATABASE_URL={masked(self._conninfo)}") from exc
                 attempt += 1
-                if attempt == 1:
+                if attempt == 1:  # reconnect at once; back off only if that fails too
                     log.warning("the CRM connection dropped (%s); reconnecting for up to %gs",
                                 type(exc).__name__, self.wait_s)
+                    continue
                 low, high = RECONNECT_BACKOFF_S
                 self._sleep(min(left, random.uniform(low, min(high, low * 2**attempt))))
 

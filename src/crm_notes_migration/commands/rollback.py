@@ -108,6 +108,12 @@ def _execute(
             db.client.close()
     path = state_file or Path.cwd() / DEFAULT_STATE_PATH
     checkpoint = Checkpoint(path, identity) if path.exists() else None
+    if checkpoint is None:
+        typer.echo(
+            f"note: no run checkpoint at {path}, nothing to reset there (rollback from the directory "
+            f"`run` runs in, or give --state-file)",
+            err=True,
+        )
     try:
         with MigrationApiClient(settings.migration_api_url, settings.migration_api_token or "") as client:
 

@@ -4,8 +4,8 @@ id, an honest banner, the anomaly breakdown in plain sight, and the problem poin
 from __future__ import annotations
 
 import re
-from html import escape
 from datetime import UTC, datetime
+from html import escape
 
 from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger, totals
@@ -150,3 +150,18 @@ def test_mentions_are_listed_with_what_they_became():
     assert marked.count('class="qa-mention unresolved"') == 2  # each plain @Ann marked once
     _, extra = compare_mentions(f'<p><a class="mention" data-user-id="{user}">@Zed</a></p>', [])
     assert extra == [("@Zed", user)]
+
+
+def test_a_stored_time_that_is_not_the_converted_legacy_one_is_flagged():
+    t = datetime(2021, 3, 4, 5, 6, 7, 890123)
+    right = t.replace(microsecond=890000, tzinfo=UTC)
+    good = _sample(legacy_created_at=t, migrated_created_at=right, migrated_updated_at=right)
+    bad = _sample(
+        legacy_crm_note_id=2, legacy_created_at=t, migrated_created_at=right.replace(hour=6), migrated_updated_at=right
+    )
+    html = _render([CidLedger(cid=1)], [good, bad])
+    card = {i: html.split(f'id="sample-1-{i}"', 1)[1].split("</section>", 1)[0] for i in (1, 2)}
+    assert "microseconds cut to milliseconds: .890123 stored as .890" in card[1]
+    assert "differs" not in card[1] and "+00:00" not in card[1]
+    assert "CDP created_at differs from the legacy time converted (2021-03-04 05:06:07.890 UTC expected)" in card[2]
+    assert "NULL: the CDP&#x27;s updated_at is created_at" in card[1]

@@ -183,10 +183,13 @@ def _dst(value: datetime, tz: ZoneInfo) -> str | None:
     return "dst_ambiguous" if back == value else "dst_nonexistent"
 
 
-def _times(s: Sample, tz: ZoneInfo) -> str:
-    """The four times in two labelled clocks, each oddity flagged on its row."""
+def _times(s: Sample, tz: ZoneInfo) -> tuple[str, list[str]]:
+    """The four times in two labelled clocks, each oddity flagged on its row, and the
+    stored times that differ from the converted legacy ones (problems for the card)."""
     created, updated = s.legacy_created_at, s.legacy_updated_at
     flags: dict[str, list[str]] = {"lc": [], "lu": [], "mc": [], "mu": []}
+    notes: dict[str, str] = {}
+    problems: list[str] = []
     for key, value in (("lc", created), ("lu", updated)):
         if isinstance(value, str):
             flags[key].append("invalid_note: a time Python cannot hold, as PostgreSQL writes it")
@@ -199,7 +202,7 @@ def _times(s: Sample, tz: ZoneInfo) -> str:
         for key in ("lc", "lu"):
             flags[key].append("updated_before_created: updated_at is before created_at (kept as is)")
     if updated is None and created is not None:
-        flags["lu"].append("NULL: the CDP's updated_at is created_at")
+        notes["lu"] = "NULL: the CDP's updated_at is created_at"
     for key, legacy, stored in (
         ("mc", created, s.migrated_created_at),
         ("mu", updated if updated is not None else created, s.migrated_updated_at),
@@ -213,8 +216,10 @@ def _times(s: Sample, tz: ZoneInfo) -> str:
             )
         expected = legacy.replace(tzinfo=tz, fold=0).astimezone(UTC)
         expected = expected.replace(microsecond=expected.microsecond - expected.microsecond % 1000)
-        if _as_utc(stored) != expected:
-            flags[key].append(f"differs from the legacy time converted ({_clock(expected)} UTC expected)")
+        if _as_utc(stored) != expected and not (key == "mu" and s.outcome == "edited_in_cdp"):
+            problem = f"differs from the legacy time converted ({_clock(expected)} UTC expected)"
+            flags[key].append(problem)
+            problems.append(f"CDP {'created_at' if key == 'mc' else 'updated_at'} {problem}")
     rows = (
         ("lc", "legacy created_at", legacy_times(created, tz), "converted"),
         ("lu", "legacy updated_at", legacy_times(updated, tz), "converted"),
@@ -224,13 +229,14 @@ def _times(s: Sample, tz: ZoneInfo) -> str:
     body = "".join(
         f'<tr class="{"flagged" if flags[key] else ""}" data-time="{key}"><td class=l>{label}</td>'
         f"<td class=l>{_e(wall)}</td><td class=l>{_e(utc)}{f' <small>({how})</small>' if utc != '—' else ''}</td>"
-        f'<td class="l flag-text">{_e("; ".join(flags[key]))}</td></tr>'
+        f'<td class=l><span class="flag-text">{_e("; ".join(flags[key]))}</span>'
+        f'<span class="muted">{_e(notes.get(key, ""))}</span></td></tr>'
         for key, label, (wall, utc), how in rows
     )
     return (
         f"<table class=times><tr><th class=l></th><th class=l>wall clock in CRM_TIMEZONE ({_e(tz.key)})</th>"
         f"<th class=l>UTC</th><th class=l>check</th></tr>{body}</table>"
-    )
+    ), problems
 
 
 # --- diffs --------------------------------------------------------------------------------
@@ -590,6 +596,8 @@ def _sample_card(s: Sample, tz: ZoneInfo, sanitize: Callable[[str], str], text_o
             )
     author, author_flags = _author(s)
     flags += author_flags
+    times, time_flags = _times(s, tz)
+    flags += time_flags
     extras = ""
     if s.anomalies:
         extras += f"<p>anomalies: {_e(', '.join(s.anomalies))}</p>"
@@ -623,7 +631,7 @@ def _sample_card(s: Sample, tz: ZoneInfo, sanitize: Callable[[str], str], text_o
         f"{f'<ul class=checks>{checks}</ul>' if checks else ''}{author}"
         f'<div class="sides"><div><h4>legacy (sanitised for display)</h4>{legacy}'
         f"{_attachments(s.legacy_attachments, dropped)}</div><div><h4>migrated (stored in CDP)</h4>{right}"
-        f"{_attachments(s.migrated_attachments)}</div></div>{mention_table}{_times(s, tz)}{extras}"
+        f"{_attachments(s.migrated_attachments)}</div></div>{mention_table}{times}{extras}"
         f"<h4>text diff (visible text)</h4>{text_diff(text_of(raw), after_text)}"
         f'<details class="source"{is_open}><summary>{_e(summary)}</summary>'
         f'<pre class="diff html">{diff}</pre></details>'

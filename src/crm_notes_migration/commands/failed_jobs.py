@@ -16,8 +16,10 @@ def failed_jobs(
     ),
     ids: list[str] = typer.Option(None, "--id", help="Only these jobs (a batch id as listed; repeatable)."),
 ) -> None:
-    """List jobs that failed for good (dead-lettered); --requeue puts them back, --discard
-    drops them (a discarded batch's notes are sent again by the next `run`).
+    """List the jobs that failed for good; requeue or discard them.
+
+    --requeue puts them back on the queue; --discard drops them, and the next `run` sends
+    their notes again.
 
     Example: crm-notes-migrate failed-jobs --discard --id crm-101-1-500-0123456789abcdef01234567
     """

@@ -9,7 +9,8 @@ from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from ..transform.note import SOURCE
 
@@ -98,3 +99,18 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
     for coll, field in indexed:
         _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
     return {"partial_unique": partial}
+
+
+def put_per_cid(coll: Collection[Any], cid: int, doc: dict[str, Any]) -> None:
+    """Replace the cid's one record of `coll` (`_id` = cid), inserting it the first time.
+    No upsert: FerretDB's is a query then an insert, not atomic; a record written meanwhile
+    by another process is replaced on the next try."""
+    key = {"_id": doc["_id"], "cid": doc["cid"]}
+    for _ in range(3):
+        if coll.replace_one(key, doc).matched_count:
+            return
+        try:
+            coll.insert_one(doc)
+            return
+        except DuplicateKeyError:
+            continue

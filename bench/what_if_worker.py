@@ -21,7 +21,7 @@ import nh3
 
 import crm_notes_migration.usecases.ingest as ingest
 from crm_notes_migration.cli import app
-from crm_notes_migration.transform.html import CLEANER_OPTIONS
+from crm_notes_migration.transform.html import cleaner_options
 
 MODES = ("transform-free", "sanitise-only")
 
@@ -32,7 +32,7 @@ def main() -> None:
         raise SystemExit(f"mode must be one of {MODES}, not {mode!r}")
     with open(path, "rb") as f:
         results = pickle.load(f)
-    bare = nh3.Cleaner(**CLEANER_OPTIONS)  # the sanitiser's, without its Python callback
+    bare = nh3.Cleaner(**cleaner_options())  # the sanitiser's, without its Python callback
     sanitise = mode == "sanitise-only"
 
     def transform_note(cid, note, resolution, options):

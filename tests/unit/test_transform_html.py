@@ -1,4 +1,5 @@
 """SPEC §5 content rules, by example and by property."""
+
 from __future__ import annotations
 
 import re
@@ -40,8 +41,10 @@ def test_mailto_and_relative_links_are_kept():
 
 
 def test_code_elements_are_removed_with_their_content():
-    html = ("<p>before</p><script>alert(1)</script><style>p{}</style>"
-            "<iframe src='https://x'>frame</iframe><object data='x'>obj</object><embed src='x'><p>after</p>")
+    html = (
+        "<p>before</p><script>alert(1)</script><style>p{}</style>"
+        "<iframe src='https://x'>frame</iframe><object data='x'>obj</object><embed src='x'><p>after</p>"
+    )
     assert sanitize_html(html) == "<p>before</p><p>after</p>"
 
 
@@ -103,10 +106,17 @@ SAFE_TEXT = st.text(alphabet=st.sampled_from(list("ab c<>&\"'é你👋\t\n")), m
 INLINE = ["b", "strong", "i", "em", "u", "s", "span", "code", "sub", "sup", "font", "blink", "label"]
 BLOCK = ["p", "div", "blockquote", "h1", "h3", "pre", "section", "center"]
 CODE = ["script", "style", "iframe", "object", "template"]
-ATTRS = st.sampled_from([
-    "", ' class="ql-align-center"', ' class="x ql-size-large"', ' onclick="alert(1)"',
-    ' style="color: red"', ' title="t&quot;"', ' data-x="1"',
-])
+ATTRS = st.sampled_from(
+    [
+        "",
+        ' class="ql-align-center"',
+        ' class="x ql-size-large"',
+        ' onclick="alert(1)"',
+        ' style="color: red"',
+        ' title="t&quot;"',
+        ' data-x="1"',
+    ]
+)
 
 
 def _node(children):
@@ -128,10 +138,10 @@ WELL_FORMED = st.recursive(
     lambda children: st.lists(st.one_of(children, _node(children)), max_size=4).map("".join),
     max_leaves=20,
 )
-CODE_BLOCK = st.tuples(st.sampled_from(CODE), SAFE_TEXT.map(_escape)).map(
-    lambda t: f"<{t[0]}>{t[1]}</{t[0]}>")
-DOCUMENT = st.lists(st.one_of(WELL_FORMED, CODE_BLOCK, st.just("<br>"), st.just('<img src="x.png">')),
-                    max_size=6).map("".join)
+CODE_BLOCK = st.tuples(st.sampled_from(CODE), SAFE_TEXT.map(_escape)).map(lambda t: f"<{t[0]}>{t[1]}</{t[0]}>")
+DOCUMENT = st.lists(st.one_of(WELL_FORMED, CODE_BLOCK, st.just("<br>"), st.just('<img src="x.png">')), max_size=6).map(
+    "".join
+)
 
 
 @settings(max_examples=400, deadline=None)

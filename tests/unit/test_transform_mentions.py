@@ -1,4 +1,5 @@
 """SPEC §5 mentions: the three input forms, resolution, unresolved text, idempotence."""
+
 from __future__ import annotations
 
 from bson import ObjectId
@@ -21,19 +22,22 @@ CRM_EMAILS = {42: "  Budi@X.co ", 43: "sari@x.co", 44: "nobody@x.co"}
 
 
 def legacy_span(crm_id: int, name: str) -> str:
-    return (f'<span class="mention" data-index="0" data-denotation-char="@" data-id="{crm_id}" '
-            f'data-value="{name}"><span contenteditable="false"><span class="ql-mention-denotation-char">'
-            f"@</span>{name}</span></span>")
+    return (
+        f'<span class="mention" data-index="0" data-denotation-char="@" data-id="{crm_id}" '
+        f'data-value="{name}"><span contenteditable="false"><span class="ql-mention-denotation-char">'
+        f"@</span>{name}</span></span>"
+    )
 
 
 def canonical(user: CdpUser, shown: str) -> str:
-    return (f'<a class="mention" data-mention="" data-user-id="{user.id}" '
-            f'href="mention://user/{user.id}">@{shown}</a>')
+    return f'<a class="mention" data-mention="" data-user-id="{user.id}" href="mention://user/{user.id}">@{shown}</a>'
 
 
 def note_with(html: str) -> NoteV1:
     return NoteV1(
-        legacy_crm_note_id=1, crm_person_id=1, content_html=html,
+        legacy_crm_note_id=1,
+        crm_person_id=1,
+        content_html=html,
         created_at="2021-01-01T00:00:00+00:00",
         mentioned_users=[{"crm_user_id": k, "email": v, "name": None} for k, v in CRM_EMAILS.items()],
     )
@@ -69,9 +73,11 @@ def test_canonical_form_is_kept_exactly():
 
 
 def test_unresolved_mentions_become_plain_text():
-    html = (f"<p>{legacy_span(44, 'Nobody')} {legacy_span(999, 'Ghost')} "
-            f'<a href="mention://user/{"f" * 24}">@Gone</a> '
-            f'<span data-mention data-user-id="not-an-id">@Bad</span></p>')
+    html = (
+        f"<p>{legacy_span(44, 'Nobody')} {legacy_span(999, 'Ghost')} "
+        f'<a href="mention://user/{"f" * 24}">@Gone</a> '
+        f'<span data-mention data-user-id="not-an-id">@Bad</span></p>'
+    )
     content, mentions, unresolved = run(html)
     assert content == "<p>@Nobody @Ghost @Gone @Bad</p>"
     assert mentions == []
@@ -101,7 +107,10 @@ def test_no_mention_no_parse_same_output():
 
 
 def test_legacy_mention_user_ids_in_order_unique():
-    html = f"<p>{legacy_span(7, 'A')} {legacy_span(3, 'B')} {legacy_span(7, 'A')}</p><span class='mention' data-id='x'>@c</span>"
+    html = (
+        f"<p>{legacy_span(7, 'A')} {legacy_span(3, 'B')} {legacy_span(7, 'A')}</p>"
+        "<span class='mention' data-id='x'>@c</span>"
+    )
     assert legacy_mention_user_ids(html) == [7, 3]
     assert legacy_mention_user_ids(None) == []
     assert legacy_mention_user_ids("<p>no</p>") == []
@@ -120,12 +129,15 @@ def _esc(text: str) -> str:
 MENTION = st.one_of(
     st.tuples(st.sampled_from([42, 43, 44, 999]), NAMES).map(lambda t: legacy_span(t[0], _esc(t[1]))),
     st.tuples(st.sampled_from([BUDI, SARI]), NAMES).map(
-        lambda t: f'<span data-mention="" data-user-id="{t[0].id}">@{_esc(t[1])}</span>'),
+        lambda t: f'<span data-mention="" data-user-id="{t[0].id}">@{_esc(t[1])}</span>'
+    ),
     st.tuples(st.sampled_from([str(BUDI.id), str(SARI.id), "a" * 24]), NAMES).map(
-        lambda t: f'<a href="mention://user/{t[0]}">@{_esc(t[1])}</a>'),
+        lambda t: f'<a href="mention://user/{t[0]}">@{_esc(t[1])}</a>'
+    ),
 )
 CONTENT = st.lists(st.one_of(WORDS.map(_esc), MENTION, st.just("<br>")), max_size=8).map(
-    lambda parts: "<p>" + "".join(parts) + "</p>")
+    lambda parts: "<p>" + "".join(parts) + "</p>"
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,4 +1,5 @@
 """transform_note, identity/checksums, attachments and the legacy → contract step."""
+
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +12,22 @@ from bson import Int64, ObjectId
 import crm_notes_migration.transform as transform
 from crm_notes_migration.contract import CONTRACT_VERSION, NoteV1, validate_note
 from crm_notes_migration.transform import (
-    AMBIGUOUS_CONTACT, CONTACT_NOT_FOUND, CONTENT_TOO_LARGE, TRANSFORM_VERSION, CdpUser,
-    LegacyAttachment, LegacyNote, LegacyUser, Resolution, TransformOptions, content_sha256,
-    legacy_note_to_contract, normalise_email, note_object_id, source_sha256, transform_note,
+    AMBIGUOUS_CONTACT,
+    CONTACT_NOT_FOUND,
+    CONTENT_TOO_LARGE,
+    TRANSFORM_VERSION,
+    CdpUser,
+    LegacyAttachment,
+    LegacyNote,
+    LegacyUser,
+    Resolution,
+    TransformOptions,
+    content_sha256,
+    legacy_note_to_contract,
+    normalise_email,
+    note_object_id,
+    source_sha256,
+    transform_note,
 )
 
 CONTACT = ObjectId("650000000000000000000001")
@@ -23,7 +37,9 @@ RESOLVED = Resolution((CONTACT,), users_by_email={"ani@x.co": AUTHOR}, users_by_
 
 def raw_note(**overrides):
     raw = {
-        "legacy_crm_note_id": 1001, "crm_person_id": 55, "content_html": "<p>Hello <b>x</b></p>",
+        "legacy_crm_note_id": 1001,
+        "crm_person_id": 55,
+        "content_html": "<p>Hello <b>x</b></p>",
         "author": {"crm_user_id": 7, "email": " ANI@x.co", "name": "Ani"},
         "mentioned_users": [],
         "created_at": "2021-03-04T05:06:07.123456+00:00",
@@ -36,12 +52,30 @@ def raw_note(**overrides):
 
 def test_public_api_is_exactly_the_documented_one():
     assert set(transform.__all__) == {
-        "transform_note", "note_object_id", "source_sha256", "content_sha256", "sanitize_html",
-        "visible_text", "normalise_email", "legacy_time_to_utc", "to_storage_time",
-        "legacy_mention_user_ids", "legacy_note_to_contract", "LegacyNote", "LegacyAttachment",
-        "LegacyUser", "CdpUser", "Resolution", "TransformOptions", "TransformResult",
-        "TRANSFORM_VERSION", "CONTACT_NOT_FOUND", "AMBIGUOUS_CONTACT", "EDITED_IN_CDP",
-        "CONTENT_TOO_LARGE", "INVALID_NOTE",
+        "transform_note",
+        "note_object_id",
+        "source_sha256",
+        "content_sha256",
+        "sanitize_html",
+        "visible_text",
+        "normalise_email",
+        "legacy_time_to_utc",
+        "to_storage_time",
+        "legacy_mention_user_ids",
+        "legacy_note_to_contract",
+        "LegacyNote",
+        "LegacyAttachment",
+        "LegacyUser",
+        "CdpUser",
+        "Resolution",
+        "TransformOptions",
+        "TransformResult",
+        "TRANSFORM_VERSION",
+        "CONTACT_NOT_FOUND",
+        "AMBIGUOUS_CONTACT",
+        "EDITED_IN_CDP",
+        "CONTENT_TOO_LARGE",
+        "INVALID_NOTE",
     }
     assert all(hasattr(transform, name) for name in transform.__all__)
 
@@ -119,17 +153,32 @@ def test_contact_reasons_take_precedence_over_size():
 
 def test_size_limit_counts_sanitised_utf8_bytes():
     html = "<p>" + "é" * 10 + "</p><script>" + "x" * 1000 + "</script>"  # 27 bytes once sanitised
-    assert transform_note(1, raw_note(content_html=html), RESOLVED, TransformOptions(max_note_html_bytes=27)).reason is None
-    assert transform_note(1, raw_note(content_html=html), RESOLVED,
-                          TransformOptions(max_note_html_bytes=26)).reason == CONTENT_TOO_LARGE
+    assert (
+        transform_note(1, raw_note(content_html=html), RESOLVED, TransformOptions(max_note_html_bytes=27)).reason
+        is None
+    )
+    assert (
+        transform_note(1, raw_note(content_html=html), RESOLVED, TransformOptions(max_note_html_bytes=26)).reason
+        == CONTENT_TOO_LARGE
+    )
 
 
 def test_attachments_in_id_order_with_scheme_filter_and_rewrite():
     attachments = [
-        {"legacy_attachment_id": 9, "file_name": "b.pdf", "file_url": "https://old.files/x/b.pdf",
-         "content_type": "application/pdf", "file_size": 10},
-        {"legacy_attachment_id": 3, "file_name": "a.png", "file_url": "http://other/a.png",
-         "content_type": None, "file_size": None},
+        {
+            "legacy_attachment_id": 9,
+            "file_name": "b.pdf",
+            "file_url": "https://old.files/x/b.pdf",
+            "content_type": "application/pdf",
+            "file_size": 10,
+        },
+        {
+            "legacy_attachment_id": 3,
+            "file_name": "a.png",
+            "file_url": "http://other/a.png",
+            "content_type": None,
+            "file_size": None,
+        },
         {"legacy_attachment_id": 5, "file_name": "evil", "file_url": "javascript:alert(1)"},
         {"legacy_attachment_id": 6, "file_name": "local", "file_url": "file:///etc/passwd"},
     ]
@@ -137,8 +186,13 @@ def test_attachments_in_id_order_with_scheme_filter_and_rewrite():
     result = transform_note(1, raw_note(attachments=attachments), RESOLVED, options)
     assert result.document["attachments"] == [
         {"legacy_attachment_id": 3, "name": "a.png", "url": "http://other/a.png", "content_type": None, "size": None},
-        {"legacy_attachment_id": 9, "name": "b.pdf", "url": "https://new.files/x/b.pdf",
-         "content_type": "application/pdf", "size": 10},
+        {
+            "legacy_attachment_id": 9,
+            "name": "b.pdf",
+            "url": "https://new.files/x/b.pdf",
+            "content_type": "application/pdf",
+            "size": 10,
+        },
     ]
     assert type(result.document["attachments"][0]["legacy_attachment_id"]) is Int64
     assert result.anomalies == ["attachment_dropped:5", "attachment_dropped:6"]
@@ -183,9 +237,13 @@ SPAN = '<span class="mention" data-id="{}" data-value="N"><span>@N</span></span>
 
 def legacy(**overrides) -> LegacyNote:
     values = dict(
-        id=1001, cid=10, crm_person_id=55,
+        id=1001,
+        cid=10,
+        crm_person_id=55,
         content=f"<p>{SPAN.format(42)} {SPAN.format(50)} {SPAN.format(42)}</p>",
-        created_by=7, created_at=datetime(2021, 11, 7, 1, 30, 0, 5), updated_at=None,
+        created_by=7,
+        created_at=datetime(2021, 11, 7, 1, 30, 0, 5),
+        updated_at=None,
         attachments=(
             LegacyAttachment(9, 1001, "b.pdf", "https://f/b.pdf", "application/pdf", 5, datetime(2021, 1, 1)),
             LegacyAttachment(2, 1001, "a.txt", "ftp://f/a.txt", None, None, datetime(2021, 1, 1)),
@@ -198,17 +256,28 @@ def legacy(**overrides) -> LegacyNote:
 def test_legacy_note_to_contract_builds_a_valid_contract_note():
     contract, anomalies = legacy_note_to_contract(legacy(), USERS, ZoneInfo("America/New_York"))
     assert contract == {
-        "legacy_crm_note_id": 1001, "crm_person_id": 55,
+        "legacy_crm_note_id": 1001,
+        "crm_person_id": 55,
         "content_html": legacy().content,
         "author": {"crm_user_id": 7, "email": "ani@x.co", "name": "Ani"},
         "mentioned_users": [{"crm_user_id": 42, "email": "budi@x.co", "name": "Budi"}],
         "created_at": "2021-11-07T05:30:00.000005+00:00",
         "updated_at": None,
         "attachments": [
-            {"legacy_attachment_id": 2, "file_name": "a.txt", "file_url": "ftp://f/a.txt",
-             "content_type": None, "file_size": None},
-            {"legacy_attachment_id": 9, "file_name": "b.pdf", "file_url": "https://f/b.pdf",
-             "content_type": "application/pdf", "file_size": 5},
+            {
+                "legacy_attachment_id": 2,
+                "file_name": "a.txt",
+                "file_url": "ftp://f/a.txt",
+                "content_type": None,
+                "file_size": None,
+            },
+            {
+                "legacy_attachment_id": 9,
+                "file_name": "b.pdf",
+                "file_url": "https://f/b.pdf",
+                "content_type": "application/pdf",
+                "file_size": 5,
+            },
         ],
     }
     assert anomalies == ["dst_ambiguous", "mentioned_user_unknown"]
@@ -230,8 +299,7 @@ def test_legacy_row_end_to_end_through_the_core():
     contract, _ = legacy_note_to_contract(legacy(), USERS, ZoneInfo("Asia/Jakarta"))
     result = transform_note(10, NoteV1.model_validate(contract), resolution, TransformOptions())
     doc = result.document
-    anchor = (f'<a class="mention" data-mention="" data-user-id="{budi.id}" '
-              f'href="mention://user/{budi.id}">@N</a>')
+    anchor = f'<a class="mention" data-mention="" data-user-id="{budi.id}" href="mention://user/{budi.id}">@N</a>'
     assert doc["content"] == f"<p>{anchor} @N {anchor}</p>"
     assert doc["mentions"] == [{"user_id": budi.id, "name": "Budi S"}]
     assert doc["created_at"] == datetime(2021, 11, 6, 18, 30, tzinfo=UTC)

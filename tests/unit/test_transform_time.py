@@ -1,4 +1,5 @@
 """SPEC §6: legacy wall clock → UTC, DST, millisecond truncation."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone

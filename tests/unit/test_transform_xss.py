@@ -1,5 +1,6 @@
 """No output of the core can execute script: a public filter-evasion corpus, checked on the
 parse tree of the output (selectolax/lexbor, an HTML5 parser like the browser's)."""
+
 from __future__ import annotations
 
 import re
@@ -16,21 +17,74 @@ from crm_notes_migration.transform import CdpUser, Resolution, sanitize_html
 from crm_notes_migration.transform.note import transform_content
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "xss_vectors.txt"
-PLACEHOLDERS = {"{TAB}": "\t", "{NL}": "\n", "{CR}": "\r", "{FF}": "\f", "{NUL}": "\0",
-                "{SOH}": "\x01", "{VT}": "\x0b"}
+PLACEHOLDERS = {"{TAB}": "\t", "{NL}": "\n", "{CR}": "\r", "{FF}": "\f", "{NUL}": "\0", "{SOH}": "\x01", "{VT}": "\x0b"}
 
 #: Elements that can run script, load active content, or change how URLs/forms resolve.
 SCRIPT_CAPABLE = {
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "svg", "math",
-    "base", "meta", "style", "link", "form", "input", "button", "textarea", "select",
-    "isindex", "template", "noscript", "xmp", "noembed", "noframes", "video", "audio",
-    "source", "marquee", "details", "body", "html", "head", "xml", "keygen", "image",
-    "animate", "set", "use", "foreignobject", "portal", "param",
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "svg",
+    "math",
+    "base",
+    "meta",
+    "style",
+    "link",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "isindex",
+    "template",
+    "noscript",
+    "xmp",
+    "noembed",
+    "noframes",
+    "video",
+    "audio",
+    "source",
+    "marquee",
+    "details",
+    "body",
+    "html",
+    "head",
+    "xml",
+    "keygen",
+    "image",
+    "animate",
+    "set",
+    "use",
+    "foreignobject",
+    "portal",
+    "param",
 }
 URL_ATTRIBUTES = {
-    "href", "src", "action", "formaction", "xlink:href", "background", "poster", "data",
-    "cite", "srcset", "dynsrc", "lowsrc", "codebase", "longdesc", "usemap", "ping", "srcdoc",
-    "to", "values", "from", "by",
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "xlink:href",
+    "background",
+    "poster",
+    "data",
+    "cite",
+    "srcset",
+    "dynsrc",
+    "lowsrc",
+    "codebase",
+    "longdesc",
+    "usemap",
+    "ping",
+    "srcdoc",
+    "to",
+    "values",
+    "from",
+    "by",
 }
 RASTER_DATA = re.compile(r"^data:image/(png|gif|jpe?g|webp|bmp|avif)[;,]")
 DANGEROUS_STYLE = re.compile(r"expression|url\(|javascript|vbscript|binding|behavio|@import|\\")
@@ -109,19 +163,52 @@ def test_sanitised_vector_cannot_execute(vector):
 
 @pytest.mark.parametrize("vector", VECTORS)
 def test_vector_through_mentions_and_sanitiser_cannot_execute(vector):
-    note = NoteV1(legacy_crm_note_id=1, crm_person_id=1, content_html=vector,
-                  created_at="2021-01-01T00:00:00+00:00",
-                  mentioned_users=[{"crm_user_id": 1, "email": "b@x.co", "name": "Budi"}])
+    note = NoteV1(
+        legacy_crm_note_id=1,
+        crm_person_id=1,
+        content_html=vector,
+        created_at="2021-01-01T00:00:00+00:00",
+        mentioned_users=[{"crm_user_id": 1, "email": "b@x.co", "name": "Budi"}],
+    )
     content, _, _ = transform_content(vector, note, RESOLUTION)
     assert execution_risks(content) == []
 
 
-_FRAGMENTS = st.sampled_from(VECTORS + [
-    "<p>", "</p>", "<a href='https://x'>", "</a>", "<table>", "<td>", "<svg>", "<math>",
-    "<style>", "</style>", "<!--", "-->", "<![CDATA[", "]]>", "<noscript>", "<textarea>",
-    '<span class="mention" data-id="1">', "</span>", '"', "'", ">", "<", "&", "&#x6a;",
-    "<img src=x ", "onerror=alert(1)>", "java", "script:", "\t", "\0",
-])
+_FRAGMENTS = st.sampled_from(
+    VECTORS
+    + [
+        "<p>",
+        "</p>",
+        "<a href='https://x'>",
+        "</a>",
+        "<table>",
+        "<td>",
+        "<svg>",
+        "<math>",
+        "<style>",
+        "</style>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "<noscript>",
+        "<textarea>",
+        '<span class="mention" data-id="1">',
+        "</span>",
+        '"',
+        "'",
+        ">",
+        "<",
+        "&",
+        "&#x6a;",
+        "<img src=x ",
+        "onerror=alert(1)>",
+        "java",
+        "script:",
+        "\t",
+        "\0",
+    ]
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -1,82 +1,30 @@
-"""The worker's per-note shortcuts give what their straightforward definitions give.
-
-- `literal_grammar`: content as "text, then items each followed by text" accepts exactly
-  what the plain `(?:text|<item)*` form accepts (on seed notes, their nh3 output and
-  random markup, so both answers occur).
-- `note_object_id`, `validate_note`, the times of `transform_note` and `mention_text`'s
-  known-references check: equal to their definitions spelled out here, on the seed
-  generator's notes and generated inputs.
+"""The worker's per-note steps give what their straightforward definitions give:
+`note_object_id`, `validate_note` and the times of `transform_note`, equal to their
+definitions spelled out here, on the seed generator's notes and generated inputs.
 """
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from bson import ObjectId
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from crm_notes_migration.contract import NoteV1, validate_note
 from crm_notes_migration.transform import (
-    Resolution, TransformOptions,
-    note_object_id, to_storage_time, transform_note,
+    Resolution,
+    TransformOptions,
+    note_object_id,
+    to_storage_time,
+    transform_note,
 )
-from crm_notes_migration.transform import html as html_module
-from crm_notes_migration.transform import literal_grammar, mention_text
-from crm_notes_migration.transform.html import ALLOWED_TAGS
 
 from .seed_contracts import seed_contracts
-from .test_transform_shortcuts import MARKUP
-
 
 SEED = seed_contracts(400, 3, 7)
-
-
-def _plain_form_grammar(allowed: frozenset[str]) -> re.Pattern[str]:
-    """The grammar with content written `(?:text|<item)*`, as it was first written."""
-    shortened = literal_grammar._items
-    literal_grammar._items = lambda item: f"(?:{literal_grammar._TEXT}|<(?:{item}))*"
-    try:
-        return re.compile(literal_grammar._Grammar(allowed).blocks(literal_grammar._BLOCK_DEPTH))
-    finally:
-        literal_grammar._items = shortened
-
-
-ALLOWLISTS = (ALLOWED_TAGS, literal_grammar.EVERY_ELEMENT)
-PLAIN_FORMS = {allowed: _plain_form_grammar(allowed) for allowed in ALLOWLISTS}
-
-
-def _same_answer(html: str) -> list[bool]:
-    answers = []
-    for allowed in ALLOWLISTS:
-        expected = PLAIN_FORMS[allowed].fullmatch(html) is not None
-        assert literal_grammar.matches_literal_grammar(html, allowed) is expected, html
-        answers.append(expected)
-    return answers
-
-
-def test_the_grammar_is_not_the_plain_form_itself():
-    assert PLAIN_FORMS[ALLOWED_TAGS].pattern != literal_grammar._grammar(ALLOWED_TAGS).pattern
-
-
-def test_grammar_agrees_with_the_plain_form_on_seed_notes_and_their_sanitised_form():
-    answers = []
-    for _, contract in SEED:
-        html = contract["content_html"] or ""
-        answers += _same_answer(html)
-        answers += _same_answer(html_module._CLEANER.clean(html))
-        answers += _same_answer(html[: len(html) // 2])  # cut mid-element: mostly "no"
-    assert True in answers and False in answers
-
-
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(MARKUP)
-def test_grammar_agrees_with_the_plain_form_on_random_markup(raw):
-    _same_answer(raw)
-    _same_answer(html_module._CLEANER.clean(raw))
 
 
 def _reference_object_id(cid: int, legacy_id: int) -> ObjectId:
@@ -150,22 +98,3 @@ def test_transform_note_times_follow_their_definitions(created, updated):
     assert doc["migration"]["legacy_updated_at"] == expected_updated
     late = note.updated_at is not None and note.updated_at < note.created_at
     assert ("updated_before_created" in result.anomalies) is late
-
-
-def _references_by_counting(html: str) -> bool:
-    """The first definition: as many `&` as known references."""
-    count = html.count("&")
-    return not count or count == sum(html.count(ref) for ref in ("&amp;", "&lt;", "&gt;", "&quot;", "&nbsp;"))
-
-
-@settings(max_examples=600, deadline=None)
-@given(st.lists(st.sampled_from(["&", "amp;", "lt;", "gt;", "quot;", "nbsp;", "&#", "a", ";", "é", "&amp", "q"]),
-                max_size=12).map("".join))
-def test_known_references_check_equals_counting(html):
-    assert mention_text._references_are_plain(html) is _references_by_counting(html)
-
-
-def test_known_references_check_examples():
-    assert mention_text._references_are_plain("a &amp; b &nbsp;&lt;&gt;&quot;")
-    assert not mention_text._references_are_plain("a &amp b")
-    assert not mention_text._references_are_plain("&copy;")

@@ -3,6 +3,7 @@
 No I/O, no clock, no globals beyond prebuilt immutable tables. The worker, the dry-run and
 reconcile all call these functions, so they agree byte for byte.
 """
+
 from .html import sanitize_html, visible_text
 from .identity import content_sha256, normalise_email, note_object_id, source_sha256
 from .legacy import LegacyAttachment, LegacyNote, LegacyUser, legacy_note_to_contract

@@ -1,4 +1,5 @@
 """SPEC §7: attachment entries of a migrated note (metadata only; bytes are not copied)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -17,7 +18,7 @@ ATTACHMENT_DROPPED = "attachment_dropped"
 def rewrite_url(url: str, rewrite: tuple[str, str] | None) -> str:
     """Apply `ATTACHMENT_URL_REWRITE` (old prefix → new prefix) when the URL starts with it."""
     if rewrite and rewrite[0] and url.startswith(rewrite[0]):
-        return rewrite[1] + url[len(rewrite[0]):]
+        return rewrite[1] + url[len(rewrite[0]) :]
     return url
 
 
@@ -47,11 +48,13 @@ def transform_attachments(
         if not _is_web_url(url):
             anomalies.append(f"{ATTACHMENT_DROPPED}:{att.legacy_attachment_id}")
             continue
-        entries.append({
-            "legacy_attachment_id": Int64(att.legacy_attachment_id),
-            "name": att.file_name,
-            "url": url,
-            "content_type": att.content_type,
-            "size": None if att.file_size is None else Int64(att.file_size),
-        })
+        entries.append(
+            {
+                "legacy_attachment_id": Int64(att.legacy_attachment_id),
+                "name": att.file_name,
+                "url": url,
+                "content_type": att.content_type,
+                "size": None if att.file_size is None else Int64(att.file_size),
+            }
+        )
     return entries, anomalies

@@ -1,4 +1,5 @@
 """Identity and checksums (SPEC §3): what reconcile recomputes to compare source and CDP."""
+
 from __future__ import annotations
 
 import hashlib
@@ -6,10 +7,10 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from bson import ObjectId
 
 from ..contract import NoteV1
-from .html import native_source_sha256 as _native_source_sha256
 
 #: Namespace of the deterministic `_id`; changing it would change every `_id`.
 NOTE_ID_NAMESPACE = b"crm_notes_migration/contact_notes/v1"
@@ -53,9 +54,13 @@ def normalised_source(cid: int, note: NoteV1) -> dict[str, Any]:
     `updated_at` stays null when absent). Everything else (content_html as sent, author,
     mentioned_users and attachments in the order sent) is taken as is.
     """
+    return _normalised(cid, note, _utc_iso(note.created_at), _utc_iso(note.updated_at))
+
+
+def _normalised(cid: int, note: NoteV1, created_at: str | None, updated_at: str | None) -> dict[str, Any]:
     dumped = note.model_dump(mode="json")
-    dumped["created_at"] = _utc_iso(note.created_at)
-    dumped["updated_at"] = _utc_iso(note.updated_at)
+    dumped["created_at"] = created_at
+    dumped["updated_at"] = updated_at
     return {"cid": int(cid), "note": dumped}
 
 
@@ -64,48 +69,23 @@ def source_sha256(cid: int, note: NoteV1) -> str:
 
     Canonical JSON: `json.dumps(obj, sort_keys=True, separators=(",", ":"),
     ensure_ascii=False, allow_nan=False).encode("utf-8")`.
-
-    Computed without `model_dump` and the `json` module: the native core
-    (`crm_notes_native`) writes the same object with its keys in sorted order, escaping
-    strings exactly as `json.dumps(..., ensure_ascii=False)` does (`\\"`, `\\\\`,
-    `\\b \\f \\n \\r \\t`, other C0 as `\\u00xx`, nothing else), so the bytes, and the
-    hash, are the same. Anything it refuses (a lone surrogate, a value that is no JSON
-    scalar of the contract, a contract with fields this code does not know) takes the
-    reference `json` path.
     """
-    return source_sha256_of_utc(cid, note, _utc_iso(note.created_at), _utc_iso(note.updated_at))
+    return hashlib.sha256(_canonical_json(normalised_source(cid, note))).hexdigest()
 
 
 def source_sha256_of_utc(cid: int, note: NoteV1, created_at: str, updated_at: str | None) -> str:
     """`source_sha256(cid, note)` given the note's times as `normalised_source` writes them
     (UTC ISO-8601 with microseconds; None for a null `updated_at`)."""
-    if _FAST_FIELDS_OK:
-        try:
-            return _native_source_sha256(int(cid), note, created_at, updated_at)
-        except (TypeError, UnicodeEncodeError):  # the reference path below decides (and raises)
-            pass
-    return _reference_source_sha256(cid, note)
+    return hashlib.sha256(_canonical_json(_normalised(cid, note, created_at, updated_at))).hexdigest()
 
 
-def _reference_source_sha256(cid: int, note: NoteV1) -> str:
-    canonical = json.dumps(
-        normalised_source(cid, note), sort_keys=True, separators=(",", ":"),
-        ensure_ascii=False, allow_nan=False,
-    )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _model_fields(model: Any) -> set[str]:
-    return set(model.model_fields)
-
-
-#: The native writer names every field of the contract; if the contract grows, the
-#: reference path is used until the native writer learns the new field.
-_FAST_FIELDS_OK = (
-    _model_fields(NoteV1) == {"legacy_crm_note_id", "crm_person_id", "content_html", "author",
-                              "mentioned_users", "created_at", "updated_at", "attachments"}
-    and _model_fields(NoteV1.model_fields["author"].annotation.__args__[0])
-    == {"crm_user_id", "email", "name"}
-    and _model_fields(NoteV1.model_fields["attachments"].annotation.__args__[0])
-    == {"legacy_attachment_id", "file_name", "file_url", "content_type", "file_size"}
-)
+def _canonical_json(normalised: dict[str, Any]) -> bytes:
+    """The canonical JSON of a normalised source note. orjson writes the same bytes as
+    `json.dumps` for dicts, lists, str, int, bool and None (the contract has no floats);
+    what it refuses (an integer over 64 bits, a lone surrogate) takes `json.dumps`."""
+    try:
+        return orjson.dumps(normalised, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(
+            normalised, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode("utf-8")

@@ -3,9 +3,10 @@
 `legacy_note_to_contract` is the one place a CRM row becomes a contract note: the extractor,
 `run --dry-run` and reconcile all call it, so they agree byte for byte.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,7 +157,7 @@ def legacy_note_to_contract(
                 anomalies.append(MENTIONED_USER_UNKNOWN)
             continue
         mentioned.append(ref)
-    attachments = note.attachments
+    attachments: Sequence[LegacyAttachment] = note.attachments
     if len(attachments) > 1:
         attachments = sorted(attachments, key=_attachment_id)
     contract = {

@@ -9,9 +9,10 @@ Accepted forms:
 
 Each becomes `<a class="mention" data-mention="" data-user-id="<hex>"
 href="mention://user/<hex>">@Name</a>`, Name being the name shown in the source; an
-unresolved one becomes the plain text `@Name`. The DOM work is done with selectolax (lexbor)
-and only when the content can hold a mention at all; the caller sanitises afterwards.
+unresolved one becomes the plain text `@Name`. The DOM work is done with selectolax (lexbor);
+the caller sanitises afterwards.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,6 @@ from typing import Any
 from bson import ObjectId
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .html import NATIVE
 from .identity import normalise_email
 from .types import CdpUser, Resolution
 
@@ -32,31 +32,9 @@ _HEX_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 _CRM_ID = re.compile(r"^\s*(\d{1,19})\s*$")
 
 
-def may_hold_mention(html: str) -> bool:
-    """True when `html` could contain a mention in any accepted form.
-
-    Every form carries the word "mention" (any ASCII case: lexbor compares names and the
-    `i` selector flag in ASCII case only); numeric character references could spell it, so
-    "&#" counts too. Answered natively (`crm_notes_native`, a scan of the UTF-8 bytes:
-    ASCII case only, which `str.lower` agrees with, as no other character lowercases to
-    these letters); a lone surrogate takes `reference_may_hold_mention`.
-    """
-    try:
-        return NATIVE.may_hold_mention(html)
-    except UnicodeEncodeError:
-        return reference_may_hold_mention(html)
-
-
-def reference_may_hold_mention(html: str) -> bool:
-    """`may_hold_mention` in Python: `bytes.lower` changes ASCII letters only (every byte of
-    a multi-byte UTF-8 sequence is >= 0x80)."""
-    lowered = html.encode("utf-8", "surrogatepass").lower()
-    return b"mention" in lowered or b"&#" in lowered
-
-
 def legacy_mention_user_ids(html: str | None) -> list[int]:
     """crm_users ids of the legacy mention spans, in document order, without duplicates."""
-    if not html or not may_hold_mention(html):
+    if not html:
         return []
     tree = LexborHTMLParser(html, is_fragment=True)
     seen: dict[int, None] = {}
@@ -76,9 +54,7 @@ def _shown_name(node: LexborNode) -> str:
     return text
 
 
-def _target_user(
-    node: LexborNode, crm_emails: Mapping[int, str | None], resolution: Resolution
-) -> CdpUser | None:
+def _target_user(node: LexborNode, crm_emails: Mapping[int, str | None], resolution: Resolution) -> CdpUser | None:
     attrs = node.attributes
     if "data-mention" in attrs or "data-user-id" in attrs:
         hex_id = (attrs.get("data-user-id") or "").strip()
@@ -126,7 +102,7 @@ def normalise_mentions(
     CDP user name}` in document order without duplicates. The output is not sanitised yet.
     Idempotent on its own output (canonical anchors are resolved through `users_by_id`).
     """
-    if not html or not may_hold_mention(html):
+    if not html:
         return html, [], 0
     tree = LexborHTMLParser(html, is_fragment=True)
     nodes = tree.css(_SELECTOR)

@@ -1,4 +1,5 @@
 """The whole transform of one contract note into a `contact_notes` document (SPEC §3, §5–7)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,10 +8,9 @@ from bson import Int64
 
 from ..contract import CONTRACT_VERSION, NoteV1
 from .attachments import transform_attachments
-from .html import sanitize_digest
-from .identity import normalise_email, note_object_id, source_sha256_of_utc
-from .mention_text import legacy_mentions_as_text
-from .mentions import crm_emails_of, may_hold_mention, normalise_mentions
+from .html import sanitize_html
+from .identity import content_sha256, normalise_email, note_object_id, source_sha256_of_utc
+from .mentions import crm_emails_of, normalise_mentions
 from .times import UPDATED_BEFORE_CREATED, to_utc, truncate_to_ms
 from .types import (
     AMBIGUOUS_CONTACT,
@@ -29,32 +29,15 @@ UNRESOLVED_MENTION = "unresolved_mention"
 AUTHOR_UNRESOLVED = "author_unresolved"
 
 
-def transform_content(
-    html: str | None, note: NoteV1, resolution: Resolution
-) -> tuple[str, list[dict[str, Any]], int]:
+def transform_content(html: str | None, note: NoteV1, resolution: Resolution) -> tuple[str, list[dict[str, Any]], int]:
     """Mentions normalised, then sanitised last: (content, mentions, unresolved count)."""
-    content, mentions, unresolved, _, _ = _content_and_digest(html, note, resolution)
-    return content, mentions, unresolved
+    if not html:
+        return "", [], 0
+    with_mentions, mentions, unresolved = normalise_mentions(html, crm_emails_of(note.mentioned_users), resolution)
+    return sanitize_html(with_mentions), mentions, unresolved
 
 
-def _content_and_digest(
-    html: str | None, note: NoteV1, resolution: Resolution
-) -> tuple[str, list[dict[str, Any]], int, str, int]:
-    """`transform_content` plus the content's sha256 hex and UTF-8 size."""
-    if not html or not may_hold_mention(html):
-        content, sha256, size = sanitize_digest(html)
-        return content, [], 0, sha256, size
-    crm_emails = crm_emails_of(note.mentioned_users)
-    # Exact legacy spans in plain markup are rewritten as text; anything else takes the DOM.
-    done = legacy_mentions_as_text(html, crm_emails, resolution)
-    with_mentions, mentions, unresolved = done or normalise_mentions(html, crm_emails, resolution)
-    content, sha256, size = sanitize_digest(with_mentions)
-    return content, mentions, unresolved, sha256, size
-
-
-def transform_note(
-    cid: int, note: NoteV1, resolution: Resolution, options: TransformOptions
-) -> TransformResult:
+def transform_note(cid: int, note: NoteV1, resolution: Resolution, options: TransformOptions) -> TransformResult:
     """One contract note → a `contact_notes` document (without `migrated_at`) or a reason.
 
     Reasons, in precedence: `contact_not_found` (no contact) / `ambiguous_contact` (more
@@ -71,8 +54,8 @@ def transform_note(
     if updated_utc is not None and updated_utc < created_utc:  # both UTC: the same instants
         anomalies.append(UPDATED_BEFORE_CREATED)
 
-    content, mentions, unresolved, content_sha256, size = _content_and_digest(
-        note.content_html, note, resolution)
+    content, mentions, unresolved = transform_content(note.content_html, note, resolution)
+    size = len(content.encode("utf-8"))
     if unresolved:
         anomalies.append(UNRESOLVED_MENTION)
     attachments, dropped = transform_attachments(note.attachments, options.attachment_url_rewrite)
@@ -86,14 +69,20 @@ def transform_note(
             anomalies.append(AUTHOR_UNRESOLVED)
 
     if not resolution.contact_ids:
-        return TransformResult(None, CONTACT_NOT_FOUND, f"no contact of cid {cid} has source_id "
-                               f"{note.crm_person_id}", anomalies)
+        return TransformResult(
+            None, CONTACT_NOT_FOUND, f"no contact of cid {cid} has source_id {note.crm_person_id}", anomalies
+        )
     if len(resolution.contact_ids) > 1:
-        return TransformResult(None, AMBIGUOUS_CONTACT, f"{len(resolution.contact_ids)} contacts of "
-                               f"cid {cid} have source_id {note.crm_person_id}", anomalies)
+        return TransformResult(
+            None,
+            AMBIGUOUS_CONTACT,
+            f"{len(resolution.contact_ids)} contacts of cid {cid} have source_id {note.crm_person_id}",
+            anomalies,
+        )
     if size > options.max_note_html_bytes:
-        return TransformResult(None, CONTENT_TOO_LARGE, f"sanitised content is {size} bytes, over "
-                               f"{options.max_note_html_bytes}", anomalies)
+        return TransformResult(
+            None, CONTENT_TOO_LARGE, f"sanitised content is {size} bytes, over {options.max_note_html_bytes}", anomalies
+        )
 
     document = {
         "_id": note_object_id(cid, note.legacy_crm_note_id),
@@ -111,10 +100,13 @@ def transform_note(
         "migration": {
             "contract_version": CONTRACT_VERSION,
             "transform_version": TRANSFORM_VERSION,
-            "content_sha256": content_sha256,  # = identity.content_sha256(content)
+            "content_sha256": content_sha256(content),
             "source_sha256": source_sha256_of_utc(  # = source_sha256(cid, note)
-                cid, note, created_utc.isoformat(timespec="microseconds"),
-                None if updated_utc is None else updated_utc.isoformat(timespec="microseconds")),
+                cid,
+                note,
+                created_utc.isoformat(timespec="microseconds"),
+                None if updated_utc is None else updated_utc.isoformat(timespec="microseconds"),
+            ),
             "legacy_updated_at": updated_at,
         },
     }

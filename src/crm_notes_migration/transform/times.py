@@ -1,4 +1,5 @@
 """SPEC §6: legacy wall-clock times to UTC, and the millisecond precision MongoDB keeps."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime

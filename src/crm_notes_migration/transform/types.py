@@ -1,4 +1,5 @@
 """Value types of the transform core. Plain data: no I/O, no clock, no globals."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -53,7 +54,7 @@ class TransformOptions:
     attachment_url_rewrite: tuple[str, str] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "TransformOptions":
+    def from_settings(cls, settings: Any) -> TransformOptions:
         return cls(
             max_note_html_bytes=settings.max_note_html_bytes,
             attachment_url_rewrite=settings.url_rewrite,

@@ -45,10 +45,13 @@ def _failed_jobs_cli(settings, *flags: str, code: int = 0) -> str:
 def _fail_for_good(queue: BatchQueue, batch_ids: set[str]) -> None:
     """Take these batches' jobs off the queue and dead-letter them, as Dramatiq does with
     a job whose retries ran out (one failing on infrastructure for 20 minutes)."""
-    consumer = queue.broker.consume(QUEUE_NAME, prefetch=len(batch_ids), timeout=200)
+    # prefetch: the jobs of other batches are held (unacked) until the end
+    consumer = queue.broker.consume(QUEUE_NAME, prefetch=10_000, timeout=200)
     others, left = [], set(batch_ids)
+    deadline = time.monotonic() + 30
     try:
         while left:
+            assert time.monotonic() < deadline, f"jobs of {left} not found on the queue"
             message = next(consumer)
             if message is None:
                 continue

@@ -222,17 +222,19 @@ class BatchQueue:
             self._drop_failed(redis_id)
         return gone
 
-    def _failed_entries(self, batch_ids: Collection[str] | None) -> list[tuple[bytes, Message | None]]:
+    def _failed_entries(self, batch_ids: Collection[str] | None) -> list[tuple[Any, Message | None]]:
+        """(Redis id, job or None when its body is gone) of the dead-lettered jobs wanted."""
         zkey, hkey = self._dead_letter_keys()
-        entries = []
+        entries: list[tuple[Any, Message | None]] = []
+        redis_id: Any
         for redis_id in self.client.zrange(zkey, 0, -1):
-            data = self.client.hget(hkey, redis_id)
+            data: Any = self.client.hget(hkey, redis_id)
             message = Message.decode(data) if data else None
             if batch_ids is None or (message is not None and str(message.args[1]) in batch_ids):
                 entries.append((redis_id, message))
         return entries
 
-    def _drop_failed(self, redis_id: bytes) -> None:
+    def _drop_failed(self, redis_id: Any) -> None:
         zkey, hkey = self._dead_letter_keys()
         self.client.zrem(zkey, redis_id)
         self.client.hdel(hkey, redis_id)

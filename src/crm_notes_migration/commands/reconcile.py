@@ -19,6 +19,9 @@ def _line(ledger: CidLedger) -> str:
         f"cid {ledger.cid:>8} {ledger.status:<4} in scope {ledger.in_scope}, migrated {ledger.migrated}, "
         f"parked {parked}, edited in CDP {ledger.edited_in_cdp.count}"
     )
+    kept = ledger.kept_edited_in_cdp
+    if kept.count:  # information: a user's edit of a note that left scope stays
+        text += f"\n    kept (edited in CDP, no longer in scope) {kept.count}: {', '.join(map(str, kept.ids))}"
     for label, found in (("missing", ledger.missing), ("extra", ledger.extra), ("duplicates", ledger.duplicates)):
         if found.count:
             text += f"\n    {label} {found.count}: {', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"

@@ -52,6 +52,7 @@ from .sample import (
     ATTACHMENT_DROPPED,
     AUTHOR_ANOMALY,
     CATEGORIES,
+    EDITED_IN_CDP,
     PROBLEM,
     SANITISED_XSS,
     UNRESOLVED_MENTION,
@@ -466,6 +467,8 @@ def _mention_table(s: Sample, mentions: list[LegacyMention], extra: list[tuple[s
         else:
             became = "nothing: not in the migrated note"
             flag = f"@{m.name} is missing from the migrated note"
+        if flag and s.outcome == EDITED_IN_CDP:  # the CDP's copy is a person's edit: not flagged
+            became, flag = f"{became} (edited in the CDP)", ""
         if flag:
             flags.append(flag)
         rows.append(
@@ -474,10 +477,11 @@ def _mention_table(s: Sample, mentions: list[LegacyMention], extra: list[tuple[s
             f'<td class=l>{who}</td><td class=l>{became}</td><td class="l flag-text">{_e(flag)}</td></tr>'
         )
     for name, user in extra:
-        flag = f"{name} is a mention in the migrated note only"
-        flags.append(flag)
+        flag = "" if s.outcome == EDITED_IN_CDP else f"{name} is a mention in the migrated note only"
+        if flag:
+            flags.append(flag)
         rows.append(
-            f'<tr class="flagged"><td>+</td><td class=l>—</td><td class=l></td><td class=l>'
+            f'<tr class="{"flagged" if flag else ""}"><td>+</td><td class=l>—</td><td class=l></td><td class=l>'
             f'<span class="qa-mention">{_e(name)}</span> CDP user <code>{_e(user)}</code></td>'
             f'<td class="l flag-text">{_e(flag)}</td></tr>'
         )

@@ -11,14 +11,15 @@ import psutil
 from .conftest import write_report
 from .report_fixtures import demo_sized
 
-#: Bounds, from runs on the 2-core box shared with other jobs (load average 12-14): open
+#: Bounds, from runs on the 2-core box shared with other jobs (load average 9-14): open
 #: all 1.0-2.1 s, the slowest jump until its visible frames rendered 0.6-2.0 s, at most ~10
-#: frames alive, JS heap 14-26 MB, renderer RSS ~560 MB. With every frame built on opening
-#: (the report before), open all did not finish within the 30 s this test waits.
+#: frames alive, JS heap 14-26 MB, the tab's renderer RSS 250-311 MB. With every frame
+#: built on opening (the report before), open all did not finish within the 30 s this
+#: test waits.
 FRAME_READY_MS = 5_000
 OPEN_ALL_S = 10
 HEAP_MB = 120
-RENDERER_MB = 900
+RENDERER_MB = 600
 LIVE_FRAMES = 60
 JUMPS = 24
 
@@ -41,13 +42,16 @@ _IN_VIEW_READY = """async () => {
 
 
 def _renderer_mb() -> float:
-    """Resident memory of this test's Chromium renderers (the report's tab and its frames)."""
-    procs = [
-        p
-        for p in psutil.Process().children(recursive=True)
-        if "--type=renderer" in " ".join(p.cmdline() if p.is_running() else [])
-    ]
-    return sum(p.memory_info().rss for p in procs) / 2**20
+    """Resident memory of the largest Chromium renderer of this test: the report's tab with
+    its frames (the others are Chromium's spare renderers)."""
+    sizes = [0]
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(proc.cmdline()):
+                sizes.append(proc.memory_info().rss)
+        except psutil.Error:
+            continue
+    return max(sizes) / 2**20
 
 
 def test_open_all_at_demo_size_renders_visible_frames_quickly_in_bounded_memory(browser, tmp_path):

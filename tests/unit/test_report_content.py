@@ -165,3 +165,13 @@ def test_a_stored_time_that_is_not_the_converted_legacy_one_is_flagged():
     assert "differs" not in card[1] and "+00:00" not in card[1]
     assert "CDP created_at differs from the legacy time converted (2021-03-04 05:06:07.890 UTC expected)" in card[2]
     assert "NULL: the CDP&#x27;s updated_at is created_at" in card[1]
+
+
+def test_mentions_of_a_note_edited_in_the_cdp_are_listed_but_not_flagged():
+    legacy = '<p><span class="mention" data-id="11">@Budi</span></p>'
+    kept = _sample(legacy_html=legacy, migrated_html="<p>rewritten by a person</p>", outcome="edited_in_cdp")
+    lost = _sample(legacy_crm_note_id=2, legacy_html=legacy, migrated_html="<p>x</p>", outcome="mismatch")
+    html = _render([CidLedger(cid=1)], [kept, lost])
+    card = {i: html.split(f'id="sample-1-{i}"', 1)[1].split("</section>", 1)[0] for i in (1, 2)}
+    assert "(edited in the CDP)" in card[1] and "<ul class=flags>" not in card[1]
+    assert "@Budi is missing from the migrated note" in card[2] and "<ul class=flags>" in card[2]

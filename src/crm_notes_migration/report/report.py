@@ -45,12 +45,14 @@ from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import FAIL, OK, WARN, CidLedger, totals
 from crm_notes_migration.usecases.reconcile.sample import (
     ANOMALY_CATEGORY,
     ATTACHMENT_DROPPED,
     AUTHOR_ANOMALY,
     CATEGORIES,
+    EDITED_IN_CDP,
     PROBLEM,
     SANITISED_XSS,
     UNRESOLVED_MENTION,
@@ -469,6 +471,8 @@ def _mention_table(s: Sample, mentions: list[LegacyMention], extra: list[tuple[s
         else:
             became = "nothing: not in the migrated note"
             flag = f"@{m.name} is missing from the migrated note"
+        if flag and s.outcome == EDITED_IN_CDP:  # the CDP's copy is a person's edit: not flagged
+            became, flag = f"{became} (edited in the CDP)", ""
         if flag:
             flags.append(flag)
         rows.append(
@@ -477,10 +481,11 @@ def _mention_table(s: Sample, mentions: list[LegacyMention], extra: list[tuple[s
             f'<td class=l>{who}</td><td class=l>{became}</td><td class="l flag-text">{_e(flag)}</td></tr>'
         )
     for name, user in extra:
-        flag = f"{name} is a mention in the migrated note only"
-        flags.append(flag)
+        flag = "" if s.outcome == EDITED_IN_CDP else f"{name} is a mention in the migrated note only"
+        if flag:
+            flags.append(flag)
         rows.append(
-            f'<tr class="flagged"><td>+</td><td class=l>—</td><td class=l></td><td class=l>'
+            f'<tr class="{"flagged" if flag else ""}"><td>+</td><td class=l>—</td><td class=l></td><td class=l>'
             f'<span class="qa-mention">{_e(name)}</span> CDP user <code>{_e(user)}</code></td>'
             f'<td class="l flag-text">{_e(flag)}</td></tr>'
         )
@@ -662,7 +667,10 @@ def _breakdown(by_category: dict[str, dict[str, int]]) -> str:
 
 def _tiles(t: dict[str, Any], ledgers: Sequence[CidLedger]) -> str:
     by_status = {s: sum(1 for x in ledgers if x.status == s) for s in (OK, WARN, FAIL)}
-    bad = lambda n: " bad" if n else ""  # noqa: E731
+
+    def bad(n: int) -> str:
+        return " bad" if n else ""
+
     tiles = [
         (
             "cids",
@@ -731,6 +739,10 @@ def _guidance(samples: Sequence[Sample]) -> str:
     )
 
 
+def _zero(n: int) -> str:
+    return f"<td class=zero>{n}</td>" if not n else f"<td class=nz>{n}</td>"
+
+
 def _summary(ledgers: Sequence[CidLedger]) -> str:
     head = (
         "<thead><tr><th class=l>cid</th><th>status</th><th>in scope</th><th>migrated</th><th class=l>parked</th>"
@@ -745,13 +757,12 @@ def _summary(ledgers: Sequence[CidLedger]) -> str:
         kinds = ", ".join(f"{k} {v.count}" for k, v in sorted(x.anomalies.items()))
         by_category = {c: {k: n for k, (n, _) in codes.items()} for c, codes in _anomaly_counts([x]).items()}
         total = sum(a.count for a in x.anomalies.values())
-        zero = lambda n: f"<td class=zero>{n}</td>" if not n else f"<td class=nz>{n}</td>"  # noqa: E731
         rows.append(
             f'<tr class="row-{x.status}" data-cid="{x.cid}" data-status="{x.status}">'
             f'<td class=l><a href="#cid-{x.cid}">{x.cid}</a></td>'
             f'<td><span class="status status-{x.status}">{x.status}</span></td><td>{x.in_scope}</td>'
             f"<td>{x.migrated}</td><td class=l>{parked}</td><td>{x.edited_in_cdp.count}</td>"
-            f"{zero(x.missing.count)}{zero(x.extra.count)}{zero(x.duplicates.count)}{zero(x.mismatched)}"
+            f"{_zero(x.missing.count)}{_zero(x.extra.count)}{_zero(x.duplicates.count)}{_zero(x.mismatched)}"
             f'<td class=l title="{_e(kinds)}">{total}'
             f"{f' <small>{_e(_breakdown(by_category))}</small>' if total else ''}"
             f"</td><td class=l>{_e(api)}</td><td class=ids>{_e(_offending(x))}</td></tr>"
@@ -759,7 +770,7 @@ def _summary(ledgers: Sequence[CidLedger]) -> str:
     return f'<table id="summary">{head}<tbody>{"".join(rows)}</tbody></table>'
 
 
-def _ids(found) -> str:
+def _ids(found: CappedIds) -> str:
     return f"{', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"
 
 

@@ -174,8 +174,9 @@ def _sample(cid: int, exp: Expected, doc: dict | None, outcome: str, problems: l
         legacy_html=note.content,
         legacy_created_at=note.created_at,
         legacy_updated_at=note.updated_at,
-        legacy_attachments=[{"id": a.id, "name": a.file_name, "url": a.file_url}
-                            for a in sorted(note.attachments, key=lambda a: a.id)],
+        legacy_attachments=[
+            {"id": a.id, "name": a.file_name, "url": a.file_url} for a in sorted(note.attachments, key=lambda a: a.id)
+        ],
         migrated_html=doc.get("content") if doc else None,
         migrated_created_at=doc.get("created_at") if doc else None,
         migrated_updated_at=doc.get("updated_at") if doc else None,

@@ -50,54 +50,65 @@ CATEGORIES: dict[str, Category] = {
     PROBLEM: Category(
         "reconcile found the stored note missing or different from what the core makes of the source today",
         "Compare both sides and the text diff: the listed problem (content, times, attachments, …) must be "
-        "explained, or the note fails."),
+        "explained, or the note fails.",
+    ),
     MENTIONS: Category(
         "the legacy note mentions users",
         "Every legacy mention (marked on both sides) became a CDP user chip, or plain @Name text when "
-        "unresolved; the mentions table names each one's outcome and flags a mismatch."),
+        "unresolved; the mentions table names each one's outcome and flags a mismatch.",
+    ),
     UNRESOLVED_MENTION: Category(
         "a mention whose user could not be resolved in the CDP (anomalies unresolved_mention, "
         "mentioned_user_unknown) became the plain text @Name",
         "The @Name text is still there on the migrated side (marked with a dashed outline), and the "
-        "person really is unknown to the CDP, not a lost link."),
+        "person really is unknown to the CDP, not a lost link.",
+    ),
     SANITISED_XSS: Category(
         "the legacy HTML holds code (script, handlers, frames, javascript: or data: URLs, …) that the "
         "sanitiser removes",
-        "The HTML diff shows only code removed (red), never readable text; the visible text diff stays "
-        "identical."),
+        "The HTML diff shows only code removed (red), never readable text; the visible text diff stays identical.",
+    ),
     UNICODE: Category(
         "non-ASCII text (accents, CJK, emoji, right-to-left)",
-        "The text reads the same on both sides: no mojibake, no ? or boxes, no cut characters."),
+        "The text reads the same on both sides: no mojibake, no ? or boxes, no cut characters.",
+    ),
     LEGACY_ENCODING: Category(
         "the note's bytes were not valid UTF-8 and were decoded as Windows-1252 (anomaly legacy_encoding)",
         "The migrated text reads naturally (quotes, dashes, accents); U+FFFD marks bytes that code page "
-        "leaves undefined."),
+        "leaves undefined.",
+    ),
     ATTACHMENTS: Category(
         "the note has attachments",
-        "One migrated entry per legacy attachment, same names; URLs moved by ATTACHMENT_URL_REWRITE only."),
+        "One migrated entry per legacy attachment, same names; URLs moved by ATTACHMENT_URL_REWRITE only.",
+    ),
     ATTACHMENT_DROPPED: Category(
         "an attachment whose URL is not http(s) was dropped (anomaly attachment_dropped)",
         "The dropped file (highlighted by name) really had an unusable URL; nothing that should have "
-        "been kept is gone."),
+        "been kept is gone.",
+    ),
     TIMESTAMP_ANOMALY: Category(
         "a DST-ambiguous or missing local time (dst_ambiguous, dst_nonexistent; fold=0 chosen), "
         "updated_before_created (kept as is), or microseconds cut to milliseconds",
         "The UTC values are the wall clock converted from CRM_TIMEZONE; flagged rows explain the "
-        "oddity; only sub-millisecond digits may differ."),
+        "oddity; only sub-millisecond digits may differ.",
+    ),
     AUTHOR_ANOMALY: Category(
         "the author is unknown in the CRM (author_unknown) or has no CDP user (author_unresolved, "
         "created_by stays null)",
         "The author line: the legacy author is really unknown or absent from the CDP, and created_by "
-        "is empty rather than someone else."),
+        "is empty rather than someone else.",
+    ),
     OTHER_ANOMALY: Category("a transform anomaly of no other category", "Read the anomaly code and check the note."),
     PARKED: Category(
         "the note is parked, not migrated (its reason: contact_not_found, ambiguous_contact, "
         "content_too_large, invalid_note)",
         "The reason is right for this note; someone must act (sync contacts and retry-parked, or shorten "
-        "the note) before the cut-over."),
+        "the note) before the cut-over.",
+    ),
     EDITED_IN_CDP: Category(
         "the CDP's copy was edited after the migration; the migration keeps the edit",
-        "The migrated side is the user's edit, not a migration fault."),
+        "The migrated side is the user's edit, not a migration fault.",
+    ),
     EMPTY: Category("the legacy note is empty", "The migrated note is empty too (nothing invented)."),
 }
 HARD_CASES = tuple(CATEGORIES)
@@ -149,8 +160,8 @@ class Sample:
     migrated_updated_at: datetime | None = None
     migrated_attachments: list[dict[str, Any]] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)  # the CDP users' names of the stored mentions
-    legacy_author: dict[str, Any] | None = None       # {crm_user_id, email, name} (name None: unknown)
-    migrated_author: str | None = None                # the stored created_by (CDP user id), if any
+    legacy_author: dict[str, Any] | None = None  # {crm_user_id, email, name} (name None: unknown)
+    migrated_author: str | None = None  # the stored created_by (CDP user id), if any
     legacy_mentioned: list[dict[str, Any]] = field(default_factory=list)  # {crm_user_id, email, name}
     anomalies: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

@@ -6,7 +6,7 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 import pymongo.errors
@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from pymongo.database import Database
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -275,7 +275,7 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         return {"cid": cid, "after": after, "legacy_crm_note_ids": withdrawals.legacy_ids_after(cid, after, limit)}
 
     @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
-    def get_counts(cid: list[int] | None = Query(None, ge=INT64_MIN, le=INT64_MAX)):
+    def get_counts(cid: list[Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]] | None = Query(None)):
         """Migrated, parked by reason and pending notes: of one cid (`?cid=1`), of several
         (`?cid=1&cid=2`, as `{"cids": [...]}`), or of every cid the migration received."""
         if cid and len(cid) == 1:

@@ -21,7 +21,8 @@ REDIS_PORT="${SERVICES_REDIS_PORT:-6379}"
 FERRET_PORT="${SERVICES_FERRET_PORT:-27017}"
 FERRET_BIN="$ROOT/ferretdb/bin/ferretdb"
 BIND="127.0.0.1"
-for addr in ${SERVICES_BIND//,/ }; do
+BIND_ASKED="${SERVICES_BIND:-127.0.0.1}"
+for addr in ${BIND_ASKED//,/ }; do
   [ "$addr" = 127.0.0.1 ] || BIND="$BIND,$addr"
 done
 PG_ALLOW="${SERVICES_PG_ALLOW:-samenet}"

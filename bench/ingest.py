@@ -18,7 +18,7 @@ Their ratios bound what any faster transform could reach on this machine and sto
 Each round also says where the CPU went when the store runs on this machine (FerretDB
 and its PostgreSQL, or a mongod; Redis): the store's CPU per landed note in the ceiling
 and in the worker run (the worker's run also reads contacts and users, and writes parked
-records and markers, which the ceiling does not), and how many of the machine's cores
+records, which the ceiling does not), and how many of the machine's cores
 were busy. The ceiling is one client waiting on each `insert_many`, the worker run keeps
 every core busy, so the ratio is set by the CPU each landed note costs in all.
 
@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import psutil
 import pymongo
 
-from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, NOTE_CIDS, PARKED, ensure_indexes, open_database
+from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, PARKED, ensure_indexes, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.config import Settings
 from crm_notes_migration.contract import NoteV1
@@ -186,7 +186,7 @@ class Round(NamedTuple):
 def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
                 worker: list[str] = WORKER) -> Round:
     """Landed notes/s, peak RSS and CPU time of n_workers processes of `worker`."""
-    for name in (CONTACT_NOTES, PARKED, BATCHES, NOTE_CIDS):  # markers too: a fresh store each run
+    for name in (CONTACT_NOTES, PARKED, BATCHES):  # a fresh store each run
         db[name].delete_many({})
     ensure_indexes(db)
     launched_ms = time.time() * 1000

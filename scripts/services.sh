@@ -4,9 +4,12 @@
 #   Redis      on 127.0.0.1:6379
 #   FerretDB   on 127.0.0.1:27017 (v1.24.2, PostgreSQL handler, built from the Go module proxy)
 #
-# Usage: scripts/services.sh up|down|status
+# Usage: scripts/services.sh up|down|status|stop postgres|redis|ferretdb
 # `up` installs what is missing and starts what is not running; it is idempotent and
 # returns in about a second when everything already runs. All data lives in .data/.
+# `stop SERVICE` stops one service (Redis saves its data first, as a restart would keep
+# it); `up` starts it again. SERVICES_PG_PORT, SERVICES_REDIS_PORT, SERVICES_FERRET_PORT
+# and CRM_NOTES_DATA_DIR run a second, private stack (the fault tests do).
 #
 # SERVICES_BIND=127.0.0.1,10.1.2.3 makes every service listen on these addresses too (for
 # workers on other machines, docs/SCALING.md); loopback is always one of them. PostgreSQL
@@ -218,6 +221,28 @@ down() {
   log "down"
 }
 
+stop_one() {
+  case "${1:-}" in
+    postgres)
+      local bin; bin=$(pg_bindir || true)
+      if [ -n "$bin" ] && [ -f "$DATA/postgres/postmaster.pid" ]; then
+        su postgres -s /bin/sh -c "cd / && '$bin/pg_ctl' -D '$(readlink -f "$DATA/postgres")' -m fast -w stop" >/dev/null
+      fi ;;
+    redis)
+      redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown save >/dev/null 2>&1 || true
+      local i; for ((i = 0; i < 100; i++)); do port_open "$REDIS_PORT" || break; sleep 0.1; done ;;
+    ferretdb)
+      if [ -f "$DATA/ferretdb/ferretdb.pid" ]; then
+        local pid; pid=$(cat "$DATA/ferretdb/ferretdb.pid")
+        kill "$pid" 2>/dev/null || true
+        local i; for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$DATA/ferretdb/ferretdb.pid"
+      fi ;;
+    *) die "stop what? postgres, redis or ferretdb" ;;
+  esac
+  log "stopped $1"
+}
+
 status() {
   local rc=0
   if pg_ok; then echo "postgresql: up (127.0.0.1:$PG_PORT)"; else echo "postgresql: down"; rc=1; fi
@@ -230,5 +255,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  stop) stop_one "${2:-}" ;;
+  *) echo "usage: $0 up|down|status|stop postgres|redis|ferretdb" >&2; exit 2 ;;
 esac

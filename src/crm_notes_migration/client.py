@@ -174,12 +174,11 @@ class MigrationApiClient:
         while True:
             if body is not None:
                 kwargs["content"] = _SentOnce(body)
+            failure: httpx.TransportError | None = None
             try:
                 response = self._http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
                 response, failure = None, exc
-            else:
-                failure = None
             if response is not None and response.status_code == 429:
                 wait = _retry_after_seconds(response.headers.get("Retry-After"), self._backoff(attempt + 1))
                 throttled_s += wait
@@ -292,7 +291,8 @@ class MigrationApiClient:
         if gauges.get(LIVE_JOBS_METRIC) == 0 and failed > 0:
             return (f"no job is left on the queue but {failed:.0f} that failed for good: "
                     f"`crm-notes-migrate failed-jobs` lists them and their errors, "
-                    f"`failed-jobs --requeue` retries them")
+                    f"`failed-jobs --requeue` retries them, `failed-jobs --discard` drops them "
+                    f"(the next `run` sends their notes again)")
         return None
 
     def _stuck_check(self) -> Callable[[dict[int, dict[str, Any]]], None]:

@@ -145,7 +145,7 @@ def error_detail(exc: ValidationError) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first.get("loc", ()))
     msg = str(first.get("msg", "invalid"))
-    return escape_unstorable(f"{where}: {msg}" if where else msg)
+    return str(escape_unstorable(f"{where}: {msg}" if where else msg))
 
 
 def unstorable_text(value: Any, where: str = "") -> str:
@@ -156,8 +156,9 @@ def unstorable_text(value: Any, where: str = "") -> str:
         if not value.isascii():
             found = _SURROGATE.search(value)
             if found:
-                return escape_unstorable(f"{where or 'value'}: a lone surrogate (U+{ord(found.group()):04X}) at character "
-                        f"{found.start()}, which cannot be stored")
+                detail = (f"{where or 'value'}: a lone surrogate (U+{ord(found.group()):04X}) "
+                          f"at character {found.start()}, which cannot be stored")
+                return str(escape_unstorable(detail))
         return ""
     if kind is dict:
         for key, item in value.items():

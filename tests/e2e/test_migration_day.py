@@ -15,6 +15,8 @@ from bson import Int64, ObjectId
 from bson.raw_bson import RawBSONDocument
 
 from crm_notes_migration.cdp.withdrawals import MongoWithdrawalStore
+from crm_notes_migration.source.checkpoint import Checkpoint
+from crm_notes_migration.source.crm import CrmSource
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.usecases import withdraw as withdraw_module
 from crm_notes_migration.usecases.withdraw import WithdrawalRequest, withdraw
@@ -151,11 +153,25 @@ def _same_documents(before: dict[int, dict], after: dict[int, dict]) -> None:
         }, lid
 
 
+def _leave_a_pass_half_done(settings, cwd, cid: int) -> None:
+    """The checkpoint as a `run` killed half-way through the cid leaves it: a pass open with
+    its first half acknowledged (a run after it resumes past that half)."""
+    with CrmSource(settings.crm_database_url) as source:
+        ids = list(source.iter_in_scope_ids(cid))
+        checkpoint = Checkpoint(cwd / STATE, source.identity())
+    try:
+        opened = checkpoint.open_pass(cid, ids[-1])
+        checkpoint.advance(cid, opened.pass_no, ids[len(ids) // 2])
+    finally:
+        checkpoint.close()
+
+
 def test_rollback_of_one_cid_touches_nothing_else_and_run_brings_it_back_exactly(day):
     settings, expected, db, cwd = day
     code, _, err = run_cli(settings, cwd)
     assert code == 0, err
     db.contact_notes.insert_many(_authored(11, 3) + _authored(12, 2))
+    _leave_a_pass_half_done(settings, cwd, 11)
     before = raw_state(db)
     docs_before = migration_docs(db, 11)
     state_before = (cwd / STATE).read_bytes()

@@ -75,10 +75,12 @@ def test_report_on_a_seed_samples_every_hard_case_and_stays_inert(isolated_setti
         page.wait_for_selector("html[data-qa-ready='1']", timeout=10_000)
         assert page.locator("iframe.note").count() == 0  # built only when a cid is opened
         page.click("#open-all")
-        notes = page.locator("iframe.note")
-        assert notes.count() >= len(soup.select(".slot"))
-        for i in range(notes.count()):
-            notes.nth(i).scroll_into_view_if_needed()
+        slots = page.locator(".slot")
+        assert slots.count() == len(soup.select(".slot"))
+        for i in range(slots.count()):  # each note's frame is built as it comes into view
+            slots.nth(i).scroll_into_view_if_needed()
+            slots.nth(i).locator("iframe.note[data-ready]").wait_for(timeout=10_000)
+        assert page.evaluate("qaFrameStats().built") >= slots.count()
         page.wait_for_timeout(1000)
         page.evaluate("window.scrollTo(0, 0)")
         assert dialogs == []

@@ -33,7 +33,7 @@ def db(isolated_settings):
 def _finish_the_batch(db) -> None:
     """What the worker does for the batch: its notes, then the ledger says done."""
     db[CONTACT_NOTES].insert_many([
-        {"_id": note_object_id(CID, lid), "cid": Int64(CID), "legacy_crm_note_id": Int64(lid)}
+        {"_id": note_object_id(CID, lid), "cid": Int64(CID), "legacy_crm_note_id": Int64(lid), "source": "crm_migration"}
         for lid in range(1, NOTES + 1)
     ])
     BatchLedger(db).mark_done("b1", datetime.now(timezone.utc))

@@ -133,3 +133,15 @@ def test_cdp_authored_notes_are_loaded_byte_identical_and_checked(isolated_setti
     check = check_cdp_authored(db, expectations)
     assert (check.untouched, check.expected, check.ok) == (cdp["notes"] - 3, cdp["notes"], False)
     assert check.sha256 != cdp["sha256"]
+
+
+def test_a_refused_seed_creates_no_crm_database(isolated_settings):
+    _db(isolated_settings)["users"].insert_one({"_id": ObjectId(), "cid": Int64(7), "email": "a@x.co", "name": "A"})
+    missing = isolated_settings.crm_database_url.rsplit("/", 1)[1] + "_never"
+    settings = isolated_settings.model_copy(update={"crm_database_url": isolated_settings.crm_database_url + "_never"})
+
+    done = _seed(settings)
+
+    _assert_refused(done, isolated_settings.cdp_mongodb_db, "CDP_MONGODB_DB")
+    with psycopg.connect(isolated_settings.crm_database_url) as conn:
+        assert conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (missing,)).fetchone() is None

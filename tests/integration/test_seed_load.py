@@ -121,6 +121,10 @@ def test_printed_expectations_match_an_independent_count(isolated_settings):
     assert totals["in_scope"] == totals["migrated"] + sum(totals["parked"].values())
     assert all(totals["parked"][r] > 0 for r in ("contact_not_found", "ambiguous_contact", "content_too_large"))
     assert totals["parked"]["invalid_note"] == 0
+    cdp_authored = Counter(str(d["cid"]) for d in db.contact_notes.find({"legacy_crm_note_id": {"$exists": False}}))
+    assert printed["cdp_authored"]["per_cid"] == dict(sorted(cdp_authored.items(), key=lambda kv: int(kv[0])))
+    assert printed["cdp_authored"]["notes"] == db.contact_notes.count_documents({}) > 0
+    assert set(printed["cdp_authored"]["per_cid"]) - set(counted)  # CDP-only cids: contacts, no CRM notes
     for name in ("contact_notes", "contact_notes_migration_parked", "migration_batches", "migration_note_cids"):
         assert db[name].find_one({"_id": "left-over"}) is None
 
@@ -159,7 +163,7 @@ def _dump(settings: Settings) -> dict[str, str]:
                     h.update(data)
             out[table] = h.hexdigest()
     db = pymongo.MongoClient(settings.cdp_mongodb_uri)[settings.cdp_mongodb_db]
-    for name in ("contacts", "users"):
+    for name in ("contacts", "users", "contact_notes"):
         h = hashlib.sha256()
         by_cid = defaultdict(list)
         for doc in db[name].find({}):

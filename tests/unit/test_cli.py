@@ -13,6 +13,10 @@ SPEC_COMMANDS = {
             "--no-wait", "--json"],
     "retry-parked": ["--cid"],
     "reconcile": ["--cid", "--report", "--sample", "--repair", "--json"],
+    "rollback": ["--cid", "--all", "--dry-run", "--include-edited", "--json"],
+    "status": ["--cid", "--json"],
+    "signoff": ["--reviewer", "--json"],
+    "failed-jobs": ["--requeue", "--discard", "--id"],
 }
 
 

@@ -212,10 +212,10 @@ SPECIALS = st.text(alphabet=st.sampled_from(['a', 'é', '李', '"', '\\', '\x00'
 @settings(max_examples=500, deadline=None)
 @given(SPECIALS, SPECIALS)
 def test_source_sha256_escapes_like_json_dumps_at_every_offset(content, name):
-    note = NoteV1(legacy_crm_note_id=1, crm_person_id=-2, content_html=content, created_at="2021-01-01T00:00:00+07:00",
+    note = NoteV1(legacy_crm_note_id=1, crm_person_id=2, content_html=content, created_at="2021-01-01T00:00:00+07:00",
                   author={"crm_user_id": 3, "email": name, "name": name},
                   attachments=[{"legacy_attachment_id": 4, "file_name": name, "file_url": content,
-                                "content_type": None, "file_size": 2**70}])
+                                "content_type": None, "file_size": 2**63 - 1}])
     assert source_sha256(7, note) == reference_source_sha256(7, note)
 
 

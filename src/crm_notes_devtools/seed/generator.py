@@ -97,8 +97,8 @@ def generate(notes: int, cids: int, seed: int, page_size: int = DEFAULT_PAGE_SIZ
         yield from _cid_chunks(seed, index, cids, cid, n, other, writer, page_size)
     for cid in cdp_only_cids(seed, values):
         contacts, users = cdp_only_people(seed, cid)
-        notes = cdp_authored_notes(seed, cid, 1 + len(contacts) // 2, contacts, users, [], writer)
-        yield SeedChunk(cid, contacts=contacts, users=users, cdp_notes=notes, in_crm=False)
+        written = cdp_authored_notes(seed, cid, 1 + len(contacts) // 2, contacts, users, [], writer)
+        yield SeedChunk(cid, contacts=contacts, users=users, cdp_notes=written, in_crm=False)
 
 
 def _cid_chunks(

@@ -65,7 +65,7 @@ def create_crm_schema(conn: psycopg.Connection) -> None:
 def ensure_database(conninfo: str) -> None:
     """Create the database of `conninfo` when it does not exist yet."""
     params = conninfo_to_dict(conninfo)
-    name = params.get("dbname") or "postgres"
+    name = str(params.get("dbname") or "postgres")
     admin = make_conninfo(conninfo, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
@@ -116,13 +116,13 @@ def load_seed(
     """
     import pymongo
 
-    ensure_database(settings.crm_database_url)
-    client = pymongo.MongoClient(settings.cdp_mongodb_uri)
+    client: pymongo.MongoClient = pymongo.MongoClient(settings.cdp_mongodb_uri)
     try:
         db = client[settings.cdp_mongodb_db]
+        check_cdp(db, cdp_fix)
+        ensure_database(settings.crm_database_url)
         with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
             check_crm(conn, crm_fix)
-            check_cdp(db, cdp_fix)
             mark_crm(conn, seed, notes, cids)
         mark_cdp(db, seed, notes, cids)
         _reset_mongo(db)

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 #: Longest wait of one readiness check (/readyz, and the check at start), in seconds.
 READY_CHECK_TIMEOUT_S = 2.0
+#: A query parameter that must fit MongoDB's 64-bit long.
+Int64Param = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 
 
 class ApiError(Exception):
@@ -221,9 +223,10 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
             payload = _loads(raw)
             envelope = BatchEnvelope.model_validate(payload)
         except ValidationError as exc:
-            raise ApiError(422, "not_a_batch", error_detail(exc)[:300])
+            raise ApiError(422, "not_a_batch", error_detail(exc)[:300]) from None
         except ValueError as exc:
-            raise ApiError(422, "not_a_batch", f"body: {escape_unstorable(str(exc).splitlines()[0])[:300]}")
+            detail = escape_unstorable(str(exc).splitlines()[0])[:300]
+            raise ApiError(422, "not_a_batch", f"body: {detail}") from None
         if len(envelope.notes) > settings.max_batch_notes:
             raise ApiError(413, "too_many_notes", f"over {settings.max_batch_notes} notes")
         try:
@@ -275,7 +278,7 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         return {"cid": cid, "after": after, "legacy_crm_note_ids": withdrawals.legacy_ids_after(cid, after, limit)}
 
     @app.get("/v1/migrations/crm-notes/counts", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
-    def get_counts(cid: list[Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]] | None = Query(None)):
+    def get_counts(cid: list[Int64Param] | None = Query(None)):
         """Migrated, parked by reason and pending notes: of one cid (`?cid=1`), of several
         (`?cid=1&cid=2`, as `{"cids": [...]}`), or of every cid the migration received."""
         if cid and len(cid) == 1:

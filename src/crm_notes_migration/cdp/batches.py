@@ -74,6 +74,10 @@ class BatchLedger:
             out[int(r["cid"])] = out.get(int(r["cid"]), 0) + int(r.get("accepted", 0))
         return out
 
+    def forget(self, cid: int, batch_id: str) -> None:
+        """Delete a batch's record (a discarded failed job): the same batch sent again is new work."""
+        self.coll.delete_one({"_id": batch_id, "cid": cid})
+
     def cids(self) -> set[int]:
         """Every cid the migration has received batches for."""
         return {int(c) for c in self.coll.distinct("cid")}

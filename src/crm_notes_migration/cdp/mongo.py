@@ -9,7 +9,8 @@ from typing import Any
 
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from ..transform.note import SOURCE
 
@@ -18,8 +19,6 @@ PARKED = "contact_notes_migration_parked"
 BATCHES = "migration_batches"
 CONTACTS = "contacts"
 USERS = "users"
-#: Which legacy ids of which cids the migration may have written to `contact_notes` (cid_markers.py).
-NOTE_CIDS = "migration_note_cids"
 
 #: MongoDB error codes a store answers when it does not support partial indexes
 #: (FerretDB: 238 NotImplemented; some versions say 2 BadValue or 67 CannotCreateIndex).
@@ -100,3 +99,18 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
     for coll, field in indexed:
         _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
     return {"partial_unique": partial}
+
+
+def put_per_cid(coll: Collection[Any], cid: int, doc: dict[str, Any]) -> None:
+    """Replace the cid's one record of `coll` (`_id` = cid), inserting it the first time.
+    No upsert: FerretDB's is a query then an insert, not atomic; a record written meanwhile
+    by another process is replaced on the next try."""
+    key = {"_id": doc["_id"], "cid": doc["cid"]}
+    for _ in range(3):
+        if coll.replace_one(key, doc).matched_count:
+            return
+        try:
+            coll.insert_one(doc)
+            return
+        except DuplicateKeyError:
+            continue

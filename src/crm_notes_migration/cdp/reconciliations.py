@@ -18,7 +18,8 @@ from typing import Any
 
 from bson import Int64
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+
+from .mongo import put_per_cid
 
 RECONCILIATIONS = "migration_reconciliations"
 #: What a record keeps of the last reconcile that wrote a QA report.
@@ -43,7 +44,7 @@ class ReconciliationLog:
         summary: dict[str, Any],
         reviewed: dict[str, Any] | None = None,
     ) -> None:
-        """Replace the cid's verdict (insert it the first time; no upsert: FerretDB's is not atomic).
+        """Replace the cid's verdict.
 
         `reviewed` (`report_id`, `sample_ids`, `fingerprint`) is given when this reconcile
         wrote a report; without it the last report's fields are kept."""
@@ -61,14 +62,7 @@ class ReconciliationLog:
             "summary": summary,
             **{k: reviewed.get(k) for k in REVIEWED_FIELDS},
         }
-        for _ in range(3):
-            if self.coll.replace_one({"_id": Int64(cid), "cid": Int64(cid)}, doc).matched_count:
-                return
-            try:
-                self.coll.insert_one(doc)
-                return
-            except DuplicateKeyError:  # written meanwhile by another reconcile: replace it
-                continue
+        put_per_cid(self.coll, cid, doc)
 
     def latest(self, cids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """The recorded verdicts of these cids, by cid (a cid never reconciled is absent)."""

@@ -15,9 +15,8 @@ from typing import Any
 
 from bson import Int64
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
-from .mongo import CONTACT_NOTES, migration_documents
+from .mongo import CONTACT_NOTES, migration_documents, put_per_cid
 
 SIGNOFFS = "migration_signoffs"
 #: Fields of a migration document that a reviewer's verdict depends on.
@@ -40,7 +39,7 @@ class SignoffLog:
         at: datetime,
         verdicts: Mapping[int, Mapping[str, str]],
     ) -> None:
-        """Replace the cid's sign-off (insert it the first time; no upsert: FerretDB's is not atomic)."""
+        """Replace the cid's sign-off."""
         doc = {
             "_id": Int64(cid),
             "cid": Int64(cid),
@@ -49,14 +48,7 @@ class SignoffLog:
             "at": at,
             "verdicts": {str(k): dict(v) for k, v in verdicts.items()},
         }
-        for _ in range(3):
-            if self.coll.replace_one({"_id": Int64(cid), "cid": Int64(cid)}, doc).matched_count:
-                return
-            try:
-                self.coll.insert_one(doc)
-                return
-            except DuplicateKeyError:
-                continue
+        put_per_cid(self.coll, cid, doc)
 
     def latest(self, cids: Iterable[int]) -> dict[int, dict[str, Any]]:
         """The recorded sign-offs of these cids, by cid (a cid never signed off is absent)."""

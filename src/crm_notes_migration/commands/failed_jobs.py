@@ -1,4 +1,5 @@
 """`failed-jobs`: list, requeue or discard the jobs that failed for good."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -10,12 +11,15 @@ from crm_notes_migration.config import Settings
 
 def failed_jobs(
     requeue: bool = typer.Option(False, "--requeue", help="Put the failed jobs back on the queue."),
-    discard: bool = typer.Option(False, "--discard",
-                                 help="Drop the failed jobs; the next `run` sends their notes again."),
+    discard: bool = typer.Option(
+        False, "--discard", help="Drop the failed jobs; the next `run` sends their notes again."
+    ),
     ids: list[str] = typer.Option(None, "--id", help="Only these jobs (a batch id as listed; repeatable)."),
 ) -> None:
-    """List jobs that failed for good (dead-lettered); --requeue puts them back, --discard
-    drops them (a discarded batch's notes are sent again by the next `run`).
+    """List the jobs that failed for good; requeue or discard them.
+
+    --requeue puts them back on the queue; --discard drops them, and the next `run` sends
+    their notes again.
 
     Example: crm-notes-migrate failed-jobs --discard --id crm-101-1-500-0123456789abcdef01234567
     """

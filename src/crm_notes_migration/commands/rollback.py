@@ -105,6 +105,12 @@ def _execute(
             db.client.close()
     path = state_file or Path.cwd() / DEFAULT_STATE_PATH
     checkpoint = Checkpoint(path, identity) if path.exists() else None
+    if checkpoint is None:
+        typer.echo(
+            f"note: no run checkpoint at {path}, nothing to reset there (rollback from the directory "
+            f"`run` runs in, or give --state-file)",
+            err=True,
+        )
     try:
         with bootstrap.api_client(settings) as client:
 

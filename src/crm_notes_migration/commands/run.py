@@ -32,9 +32,12 @@ from crm_notes_migration.usecases.extract import (
 def _withdraw_left_scope(source, client, report: RunReport) -> None:
     """Each pass: withdraw the cids' notes that left scope since they landed, and count again
     where something went."""
-    from crm_notes_migration.usecases.left_scope import withdraw_left_scope
+    from crm_notes_migration.usecases.left_scope import LeftScope, may_hold_out_of_scope, withdraw_left_scope
 
     for row in report.cids:
+        if not may_hold_out_of_scope(row.accounted, row.pending, source.count_in_scope(row.cid)):
+            row.left_scope = LeftScope(row.cid).as_dict()
+            continue
         swept = withdraw_left_scope(row.cid, client.iter_legacy_ids(row.cid), source.iter_in_scope_ids(row.cid),
                                     client.withdraw)
         row.left_scope = swept.as_dict()

@@ -17,7 +17,7 @@ def seed(
     seed: int = typer.Option(42, help="Random seed; the same seed gives the same data."),
     json_out: bool = typer.Option(False, "--json", help="Print the expected outcome as JSON."),
 ) -> None:
-    """Create the synthetic CRM and its CDP contacts/users, deterministically.
+    """Create the synthetic CRM and its CDP contacts, users and CDP-authored notes, deterministically.
 
     Drops and reloads the CRM tables (CRM_DATABASE_URL) and the CDP collections contacts,
     users and contact_notes (CDP_MONGODB_URI / CDP_MONGODB_DB; CDP-authored notes included),

@@ -214,7 +214,7 @@ class BatchQueue:
         redis_ids = self.client.zrange(zkey, 0, -1)
         raw = self.client.hmget(hkey, redis_ids) if redis_ids else []
         out = []
-        for redis_id, data in zip(redis_ids, raw):
+        for redis_id, data in zip(redis_ids, raw, strict=True):
             if not data:
                 continue
             message = Message.decode(data)

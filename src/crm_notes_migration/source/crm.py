@@ -11,6 +11,10 @@ backend was terminated) the query is simply run again on a new connection: a pag
 iteration goes on from the page it was reading. That is retried with backoff for
 `wait_s` (CRM_DATABASE_WAIT_S); the first connection is not (a wrong CRM_DATABASE_URL
 should say so at once).
+
+Legacy data (SPEC §6a): a `SQL_ASCII` database hands its text over as bytes, decoded here
+note by note with `decode_legacy_text`; a timestamp Python cannot hold (`infinity`,
+`-infinity`, outside years 1–9999) is read as the text PostgreSQL writes for it.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg
@@ -27,6 +32,7 @@ import psycopg
 from ..config import DEFAULT_CRM_DATABASE_WAIT_S
 from ..errors import FixableError, masked
 from ..transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_mention_user_ids
+from ..transform.legacy import decode_legacy_text
 
 #: The in-scope filter of SPEC §2.
 IN_SCOPE = "deleted_at IS NULL AND crm_person_id IS NOT NULL"
@@ -75,6 +81,41 @@ def _reconnecting(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def _held(column: str) -> str:
+    """SQL: whether the timestamp `column` is one Python can hold (years 1–9999)."""
+    return f"({column} >= '0001-01-01' AND {column} < '10000-01-01')"
+
+
+# What is selected for those columns: a timestamp Python cannot hold is selected as NULL
+# (psycopg would raise on it) and, for a note's times, as text in one trailing column.
+_NOTE_SELECT = (
+    f"id, cid, crm_person_id, content, created_by,"
+    f" CASE WHEN {_held('created_at')} THEN created_at END,"
+    f" CASE WHEN {_held('updated_at')} THEN updated_at END, deleted_at,"
+    f" CASE WHEN NOT {_held('created_at')} OR NOT {_held('updated_at')}"
+    f" THEN ARRAY[created_at::text, updated_at::text] END"
+)
+_ATTACHMENT_SELECT = (
+    f"id, note_id, file_name, file_url, content_type, file_size, CASE WHEN {_held('created_at')} THEN created_at END"
+)
+
+
+def _text(value: Any) -> tuple[Any, bool]:
+    """A text value of a `SQL_ASCII` database (bytes, or None) decoded (SPEC §6a)."""
+    if value is None:
+        return None, False
+    return decode_legacy_text(bytes(value))
+
+
+def _decoded(row: tuple[Any, ...], columns: tuple[int, ...]) -> tuple[tuple[Any, ...], bool]:
+    """`row` with its text `columns` decoded; and whether one was not UTF-8."""
+    out, fallback = list(row), False
+    for i in columns:
+        out[i], was = _text(out[i])
+        fallback = fallback or was
+    return tuple(out), fallback
+
+
 class CrmSource:
     """The legacy CRM database, read-only. One connection; use from one thread."""
 
@@ -85,6 +126,7 @@ class CrmSource:
         self._connected_once = False
         self.wait_s = wait_s
         self._sleep = sleep
+        self._bytes_text = False
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -92,6 +134,8 @@ class CrmSource:
             self._conn = psycopg.connect(self._conninfo, autocommit=True)
             self._conn.execute("SET default_transaction_read_only = on")
             self._connected_once = True
+            # SQL_ASCII: no encoding is declared, psycopg hands text over as bytes
+            self._bytes_text = self._conn.info.encoding == "ascii"
         return self._conn
 
     def _retrying(self, work: Callable[[], T]) -> T:
@@ -116,9 +160,10 @@ class CrmSource:
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}): "
                         f"check CRM_DATABASE_URL={masked(self._conninfo)}") from exc
                 attempt += 1
-                if attempt == 1:
+                if attempt == 1:  # reconnect at once; back off only if that fails too
                     log.warning("the CRM connection dropped (%s); reconnecting for up to %gs",
                                 type(exc).__name__, self.wait_s)
+                    continue
                 low, high = RECONNECT_BACKOFF_S
                 self._sleep(min(left, random.uniform(low, min(high, low * 2**attempt))))
 
@@ -199,7 +244,7 @@ class CrmSource:
         each note comes with the CRM users (of the same cid) it refers to, by id."""
         while True:
             rows = self._rows(
-                f"SELECT {_NOTE_COLUMNS} FROM crm_notes WHERE cid = %s AND id > %s AND id <= %s AND {IN_SCOPE}"
+                f"SELECT {_NOTE_SELECT} FROM crm_notes WHERE cid = %s AND id > %s AND id <= %s AND {IN_SCOPE}"
                 " ORDER BY id LIMIT %s",
                 (cid, after_id, upto_id, page_size),
             )
@@ -211,11 +256,20 @@ class CrmSource:
             after_id = rows[-1][0]
 
     def _page(self, cid: int, rows: list[tuple[Any, ...]]) -> Page:
+        rows, odd_times = self._legacy_times(rows)
+        # note ids whose text (content, attachments, users) was not UTF-8
+        fallback: set[int] = set()
+        if self._bytes_text:
+            rows, fallback = self._decode_notes(rows)
         attachments: dict[int, list[LegacyAttachment]] = {}
         for a in self._rows(
-            f"SELECT {_ATTACHMENT_COLUMNS} FROM crm_note_attachments WHERE note_id = ANY(%s) ORDER BY note_id, id",
+            f"SELECT {_ATTACHMENT_SELECT} FROM crm_note_attachments WHERE note_id = ANY(%s) ORDER BY note_id, id",
             ([r[0] for r in rows],),
         ):
+            if self._bytes_text:
+                a, was = _decoded(a, (2, 3, 4))
+                if was:
+                    fallback.add(a[1])
             attachments.setdefault(a[1], []).append(LegacyAttachment(*a))
         # per row: (mention ids, the users it refers to: author first, then its mentions)
         wanted: list[tuple[tuple[int, ...], list[int]]] = []
@@ -225,20 +279,56 @@ class CrmSource:
             ids = [r[4], *mentions] if r[4] is not None else list(mentions)
             all_ids.update(ids)
             wanted.append((mentions, ids))
-        users = {
-            u[0]: LegacyUser(*u)
-            for u in (
-                self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)",
-                           (cid, sorted(all_ids)))
-                if all_ids
-                else []
-            )
-        }
+        user_rows = (
+            self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)",
+                       (cid, sorted(all_ids)))
+            if all_ids
+            else []
+        )
+        users: dict[int, LegacyUser] = {}
+        odd_users: set[int] = set()
+        for u in user_rows:
+            if self._bytes_text:
+                u, was = _decoded(u, (2, 3))
+                if was:
+                    odd_users.add(u[0])
+            users[u[0]] = LegacyUser(*u)
         page: Page = []
         no_attachments: tuple[LegacyAttachment, ...] = ()
         for r, (mentions, ids) in zip(rows, wanted):
             found = attachments.get(r[0])
             note = LegacyNote(*r, attachments=tuple(found) if found else no_attachments,
                               parsed_mentions=(r[3], mentions))
+            if r[0] in odd_times:
+                note = replace(note, created_at=odd_times[r[0]][0], updated_at=odd_times[r[0]][1],
+                               parsed_mentions=(r[3], mentions))
+            if (fallback or odd_users) and (r[0] in fallback or any(i in odd_users for i in ids)):
+                note = replace(note, legacy_encoding=True, parsed_mentions=(r[3], mentions))
             page.append((note, {i: users[i] for i in ids if i in users}))
         return page
+
+    def _legacy_times(self, rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], dict[int, tuple]]:
+        """The note rows without their trailing column, and, by note id, (created_at,
+        updated_at) of the notes with a time Python cannot hold: that time as PostgreSQL
+        writes it, the other as read."""
+        odd: dict[int, tuple] = {}
+        out = []
+        for r in rows:
+            if r[8] is not None:
+                texts = [t.decode("ascii") if isinstance(t, bytes) else t for t in r[8]]
+                odd[r[0]] = (r[5] if r[5] is not None else texts[0],
+                             r[6] if r[6] is not None or texts[1] is None else texts[1])
+            out.append(r[:8])
+        return out, odd
+
+    @staticmethod
+    def _decode_notes(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], set[int]]:
+        """Rows of a `SQL_ASCII` database with their content decoded, and the ids of the
+        notes whose content was not UTF-8."""
+        out, fallback = [], set()
+        for r in rows:
+            r, was = _decoded(r, (3,))
+            if was:
+                fallback.add(r[0])
+            out.append(r)
+        return out, fallback

@@ -17,6 +17,18 @@ from .times import legacy_time_to_utc
 #: Anomaly codes of the contract step.
 AUTHOR_UNKNOWN = "author_unknown"
 MENTIONED_USER_UNKNOWN = "mentioned_user_unknown"
+#: Text of the note (content, attachments, or a user it refers to) was not UTF-8 (SPEC §6a).
+LEGACY_ENCODING = "legacy_encoding"
+
+
+def decode_legacy_text(raw: bytes) -> tuple[str, bool]:
+    """Text of a `SQL_ASCII` CRM, read as bytes, decoded as SPEC §6a says: UTF-8 where it
+    is valid, otherwise Windows-1252, whose five undefined bytes become U+FFFD. Returns
+    (text, whether it was not UTF-8)."""
+    try:
+        return raw.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace"), True
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +51,7 @@ class LegacyAttachment:
     file_url: str
     content_type: str | None
     file_size: int | None
-    created_at: datetime
+    created_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +63,10 @@ class LegacyNote:
     crm_person_id: int | None
     content: str | None
     created_by: int | None
-    created_at: datetime
-    updated_at: datetime | None = None
+    #: A time Python cannot hold (`infinity`, `-infinity`, outside years 1–9999) is the
+    #: text PostgreSQL writes for it: sent as is, the API rejects the note (SPEC §6a).
+    created_at: datetime | str
+    updated_at: datetime | str | None = None
     deleted_at: datetime | None = None
     attachments: tuple[LegacyAttachment, ...] = field(default_factory=tuple)
     #: `(content, legacy_mention_user_ids(content))` when the reader already parsed the
@@ -60,6 +74,9 @@ class LegacyNote:
     #: them only while `content` is that very string object, so a copy made with another
     #: content (e.g. `dataclasses.replace`) is parsed again. Not part of equality.
     parsed_mentions: tuple[str | None, tuple[int, ...]] | None = field(default=None, compare=False, repr=False)
+    #: Some text of the note, of its attachments or of a user it refers to was not UTF-8
+    #: and was decoded as Windows-1252 (`decode_legacy_text`): anomaly `legacy_encoding`.
+    legacy_encoding: bool = False
 
     @property
     def in_scope(self) -> bool:
@@ -82,6 +99,19 @@ def mention_user_ids(note: LegacyNote) -> list[int]:
     return legacy_mention_user_ids(note.content)
 
 
+def _contract_time(value: datetime | str, tz: ZoneInfo) -> tuple[str, str | None]:
+    """A legacy time as the contract writes it (UTC ISO-8601 with microseconds) and its
+    anomaly. A time Python cannot hold stays the text PostgreSQL wrote; one whose UTC
+    form falls outside years 1–9999 stays naive: the API rejects either as `invalid_note`."""
+    if isinstance(value, str):
+        return value, None
+    try:
+        utc, anomaly = legacy_time_to_utc(value, tz)
+    except OverflowError:
+        return value.isoformat(timespec="microseconds"), None
+    return utc.isoformat(timespec="microseconds"), anomaly
+
+
 def _attachment_id(att: LegacyAttachment) -> int:
     return att.id
 
@@ -100,15 +130,16 @@ def legacy_note_to_contract(
       user missing or of another cid is left out (`mentioned_user_unknown`), so its
       mention ends as plain text.
     - attachments: in legacy id order, every row (the scheme filter is the core's).
-    Anomalies: `dst_ambiguous` / `dst_nonexistent` (each at most once), the two above.
+    Anomalies: `legacy_encoding` (SPEC §6a), `dst_ambiguous` / `dst_nonexistent` (each at
+    most once), the two above. A time Python cannot hold is sent as PostgreSQL wrote it.
     """
-    anomalies: list[str] = []
-    created_at, anomaly = legacy_time_to_utc(note.created_at, tz)
+    anomalies: list[str] = [LEGACY_ENCODING] if note.legacy_encoding else []
+    created_at, anomaly = _contract_time(note.created_at, tz)
     if anomaly:
         anomalies.append(anomaly)
     updated_at = None
     if note.updated_at is not None:
-        updated_at, anomaly = legacy_time_to_utc(note.updated_at, tz)
+        updated_at, anomaly = _contract_time(note.updated_at, tz)
         if anomaly and anomaly not in anomalies:
             anomalies.append(anomaly)
     author = None
@@ -134,8 +165,8 @@ def legacy_note_to_contract(
         "content_html": note.content,
         "author": author,
         "mentioned_users": mentioned,
-        "created_at": created_at.isoformat(timespec="microseconds"),
-        "updated_at": None if updated_at is None else updated_at.isoformat(timespec="microseconds"),
+        "created_at": created_at,
+        "updated_at": updated_at,
         "attachments": [
             {
                 "legacy_attachment_id": att.id,

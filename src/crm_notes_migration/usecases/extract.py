@@ -28,7 +28,7 @@ from crm_notes_migration.canonical import canonical_json
 from crm_notes_migration.source.checkpoint import Checkpoint, CidPass
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError
 from crm_notes_migration.contract import CONTRACT_VERSION
-from crm_notes_migration.errors import FixableError
+from crm_notes_migration.errors import FixableError, UnknownCids
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import EDITED_IN_CDP, legacy_note_to_contract
 
@@ -41,15 +41,6 @@ DEFAULT_CONCURRENCY = 4
 MAX_BATCH_CONTENT_CHARS = 2 * 1024 * 1024
 #: Longest wait for the queue to drain after the last batch, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 3600.0
-
-
-class UnknownCids(FixableError):
-    """`--cid` names companies the CRM has no note of."""
-
-    def __init__(self, cids: list[int]) -> None:
-        shown = " ".join(f"--cid {c}" for c in cids[:10]) + (" …" if len(cids) > 10 else "")
-        super().__init__(f"{shown}: the CRM has no note of {'this company' if len(cids) == 1 else 'these companies'}"
-                         f" (crm_notes.cid); fix --cid, or CRM_DATABASE_URL if it is the wrong CRM")
 
 
 def check_cids(source: CrmSource, cids: list[int]) -> None:

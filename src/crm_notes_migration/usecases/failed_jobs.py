@@ -4,6 +4,7 @@ A job fails for good only on infrastructure errors that outlast its retries (SPE
 and it must never block later runs: requeued, it runs again; discarded, its batch stops
 counting as pending and the next `run`, which sends the same batch again, queues it anew.
 """
+
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
@@ -50,8 +51,16 @@ def list_failed_jobs(queue: FailedJobQueue) -> list[FailedJob]:
         cid, batch_id, notes = message.args
         traceback = (message.options.get("traceback") or "").strip().splitlines()
         error = traceback[-1] if traceback else queue.last_error(batch_id)
-        jobs.append(FailedJob(str(batch_id), str(message.message_id), int(cid), len(notes),
-                              int(message.options.get("retries", 0)), error))
+        jobs.append(
+            FailedJob(
+                str(batch_id),
+                str(message.message_id),
+                int(cid),
+                len(notes),
+                int(message.options.get("retries", 0)),
+                error,
+            )
+        )
     return jobs
 
 
@@ -74,8 +83,9 @@ def requeue_failed_jobs(queue: FailedJobQueue, ids: Sequence[str] = ()) -> int:
     return queue.requeue_failed(_select(queue, ids))
 
 
-def discard_failed_jobs(queue: FailedJobQueue, ledger: BatchRecords, now: datetime,
-                        ids: Sequence[str] = ()) -> list[str]:
+def discard_failed_jobs(
+    queue: FailedJobQueue, ledger: BatchRecords, now: datetime, ids: Sequence[str] = ()
+) -> list[str]:
     """Drop failed jobs (all, or those of `ids`) and mark their batches discarded, so
     they no longer count as pending and are queued again when sent again; returns the
     batch ids dropped. Raises UnknownJob for an id that names none."""

@@ -5,7 +5,9 @@ A note leaves scope when it is soft-deleted in the CRM or loses its person. Two 
 streams of legacy ids are merged: what the migration holds for the cid (migration
 documents and parked records, paged from the API) and the CRM's in-scope ids (paged from
 PostgreSQL). An id held but not in scope is withdrawn, in chunks, with reason
-`left_scope`; nothing else is held in memory, whatever the size of the cid.
+`left_scope`; nothing else is held in memory, whatever the size of the cid. The merge
+reads every id of the cid from both sides, so it runs only where the counts say the
+migration holds more notes than are in scope (`may_hold_out_of_scope`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,18 @@ class LeftScope:
             "unparked": self.unparked,
             "kept_edited_in_cdp": sorted(self.kept_edited_in_cdp),
         }
+
+
+def may_hold_out_of_scope(held: int | None, pending: int | None, in_scope_now: int) -> bool:
+    """Whether a cid's sweep can find anything, from its counts alone. Once nothing is
+    pending, the migration holds every in-scope note (migrated or parked: `held` counts
+    each note once), so it holds a note out of scope exactly when it holds more notes than
+    are in scope. Only notes added to the CRM after the pass began can hide one that left
+    (they are held after the next pass, which then finds it). Without counts, or with
+    notes pending, only the sweep can tell."""
+    if held is None or pending is None or pending > 0:
+        return True
+    return held > in_scope_now
 
 
 def not_in_scope(held: Iterable[int], in_scope: Iterable[int]) -> Iterator[int]:

@@ -129,6 +129,7 @@ def _account(ledger: CidLedger, exp: Expected, docs: list[dict], parked: list[di
     """Books one in-scope note; returns (outcome, problem kinds) for the sample."""
     note_id = exp.note.id
     ledger.in_scope += 1
+    ledger.anomalous_notes += bool(exp.anomalies)
     for code in exp.anomalies:
         ledger.add_anomaly(note_id, code.split(":", 1)[0])
     if len(docs) > 1:
@@ -173,12 +174,16 @@ def _sample(cid: int, exp: Expected, doc: dict | None, outcome: str, problems: l
         legacy_html=note.content,
         legacy_created_at=note.created_at,
         legacy_updated_at=note.updated_at,
-        legacy_attachments=[{"name": a.file_name, "url": a.file_url} for a in sorted(note.attachments, key=lambda a: a.id)],
+        legacy_attachments=[{"id": a.id, "name": a.file_name, "url": a.file_url}
+                            for a in sorted(note.attachments, key=lambda a: a.id)],
         migrated_html=doc.get("content") if doc else None,
         migrated_created_at=doc.get("created_at") if doc else None,
         migrated_updated_at=doc.get("updated_at") if doc else None,
         migrated_attachments=list(doc.get("attachments") or []) if doc else [],
         mentions=[str(m.get("name")) for m in (doc.get("mentions") or [])] if doc else [],
+        legacy_author=exp.contract.get("author"),
+        migrated_author=str(doc["created_by"]) if doc and doc.get("created_by") is not None else None,
+        legacy_mentioned=list(exp.contract.get("mentioned_users") or []),
         anomalies=list(exp.anomalies),
         problems=list(problems),
     )

@@ -32,6 +32,7 @@ class CidLedger:
     duplicates: CappedIds = None  # type: ignore[assignment]
     mismatches: dict[str, CappedIds] = field(default_factory=dict)
     anomalies: dict[str, CappedIds] = field(default_factory=dict)
+    anomalous_notes: int = 0  # in-scope notes with at least one anomaly (a note may carry several)
     parked_stale: CappedIds = None  # type: ignore[assignment]
     store_documents: int = 0
     store_parked: Counter = field(default_factory=Counter)
@@ -106,6 +107,7 @@ class CidLedger:
             "mismatched": self._mismatched_ids.as_dict(),
             "mismatches": {k: v.as_dict() for k, v in sorted(self.mismatches.items())},
             "anomalies": {k: v.as_dict() for k, v in sorted(self.anomalies.items())},
+            "anomalous_notes": self.anomalous_notes,
             "parked_stale": self.parked_stale.as_dict(),
             "store": {"documents": self.store_documents, "parked": dict(sorted(self.store_parked.items()))},
             "api_counts": self.api_counts,
@@ -132,6 +134,7 @@ def totals(ledgers: list[CidLedger]) -> dict[str, Any]:
         "duplicates": sum(x.duplicates.count for x in ledgers),
         "mismatched": sum(x.mismatched for x in ledgers),
         "anomalies": sum(sum(a.count for a in x.anomalies.values()) for x in ledgers),
+        "anomalous_notes": sum(x.anomalous_notes for x in ledgers),
         "ok": all(x.ok for x in ledgers),
     }
 

@@ -13,29 +13,124 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-#: Hard-case categories (the report lists them as badges; the sample holds one of each present).
+from crm_notes_migration.transform.attachments import ATTACHMENT_DROPPED as _ATTACHMENT_DROPPED
+from crm_notes_migration.transform.legacy import AUTHOR_UNKNOWN, MENTIONED_USER_UNKNOWN
+from crm_notes_migration.transform.note import AUTHOR_UNRESOLVED
+from crm_notes_migration.transform.note import UNRESOLVED_MENTION as _UNRESOLVED_MENTION
+from crm_notes_migration.transform.times import DST_AMBIGUOUS, DST_NONEXISTENT, UPDATED_BEFORE_CREATED
+
+#: Hard-case categories: the one set of names the sampler, the report's badges, filters and
+#: guidance, and the exported verdicts use. Where a category stands for transform anomalies,
+#: it is named like them (`ANOMALY_CATEGORY` maps every anomaly code to its category).
 MENTIONS = "mentions"
 SANITISED_XSS = "sanitised_xss"
 UNICODE = "unicode"
+LEGACY_ENCODING = "legacy_encoding"  # SPEC §6a: the anomaly of a note decoded as Windows-1252
 ATTACHMENTS = "attachments"
 TIMESTAMP_ANOMALY = "timestamp_anomaly"
-UNRESOLVED_MENTION = "unresolved_mention"
-DROPPED_ATTACHMENT = "dropped_attachment"
+UNRESOLVED_MENTION = _UNRESOLVED_MENTION
+ATTACHMENT_DROPPED = _ATTACHMENT_DROPPED
+AUTHOR_ANOMALY = "author_anomaly"
+OTHER_ANOMALY = "other_anomaly"
 PARKED = "parked"
 EDITED_IN_CDP = "edited_in_cdp"
 PROBLEM = "problem"
 EMPTY = "empty"
-HARD_CASES = (
-    MENTIONS, SANITISED_XSS, UNICODE, ATTACHMENTS, TIMESTAMP_ANOMALY, UNRESOLVED_MENTION,
-    DROPPED_ATTACHMENT, PARKED, EDITED_IN_CDP, PROBLEM, EMPTY,
-)
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """What a hard-case category means and what the reviewer checks for it."""
+
+    meaning: str
+    check: str
+
+
+CATEGORIES: dict[str, Category] = {
+    PROBLEM: Category(
+        "reconcile found the stored note missing or different from what the core makes of the source today",
+        "Compare both sides and the text diff: the listed problem (content, times, attachments, …) must be "
+        "explained, or the note fails."),
+    MENTIONS: Category(
+        "the legacy note mentions users",
+        "Every legacy mention (marked on both sides) became a CDP user chip, or plain @Name text when "
+        "unresolved; the mentions table names each one's outcome and flags a mismatch."),
+    UNRESOLVED_MENTION: Category(
+        "a mention whose user could not be resolved in the CDP (anomalies unresolved_mention, "
+        "mentioned_user_unknown) became the plain text @Name",
+        "The @Name text is still there on the migrated side (marked with a dashed outline), and the "
+        "person really is unknown to the CDP, not a lost link."),
+    SANITISED_XSS: Category(
+        "the legacy HTML holds code (script, handlers, frames, javascript: or data: URLs, …) that the "
+        "sanitiser removes",
+        "The HTML diff shows only code removed (red), never readable text; the visible text diff stays "
+        "identical."),
+    UNICODE: Category(
+        "non-ASCII text (accents, CJK, emoji, right-to-left)",
+        "The text reads the same on both sides: no mojibake, no ? or boxes, no cut characters."),
+    LEGACY_ENCODING: Category(
+        "the note's bytes were not valid UTF-8 and were decoded as Windows-1252 (anomaly legacy_encoding)",
+        "The migrated text reads naturally (quotes, dashes, accents); U+FFFD marks bytes that code page "
+        "leaves undefined."),
+    ATTACHMENTS: Category(
+        "the note has attachments",
+        "One migrated entry per legacy attachment, same names; URLs moved by ATTACHMENT_URL_REWRITE only."),
+    ATTACHMENT_DROPPED: Category(
+        "an attachment whose URL is not http(s) was dropped (anomaly attachment_dropped)",
+        "The dropped file (highlighted by name) really had an unusable URL; nothing that should have "
+        "been kept is gone."),
+    TIMESTAMP_ANOMALY: Category(
+        "a DST-ambiguous or missing local time (dst_ambiguous, dst_nonexistent; fold=0 chosen), "
+        "updated_before_created (kept as is), or microseconds cut to milliseconds",
+        "The UTC values are the wall clock converted from CRM_TIMEZONE; flagged rows explain the "
+        "oddity; only sub-millisecond digits may differ."),
+    AUTHOR_ANOMALY: Category(
+        "the author is unknown in the CRM (author_unknown) or has no CDP user (author_unresolved, "
+        "created_by stays null)",
+        "The author line: the legacy author is really unknown or absent from the CDP, and created_by "
+        "is empty rather than someone else."),
+    OTHER_ANOMALY: Category("a transform anomaly of no other category", "Read the anomaly code and check the note."),
+    PARKED: Category(
+        "the note is parked, not migrated (its reason: contact_not_found, ambiguous_contact, "
+        "content_too_large, invalid_note)",
+        "The reason is right for this note; someone must act (sync contacts and retry-parked, or shorten "
+        "the note) before the cut-over."),
+    EDITED_IN_CDP: Category(
+        "the CDP's copy was edited after the migration; the migration keeps the edit",
+        "The migrated side is the user's edit, not a migration fault."),
+    EMPTY: Category("the legacy note is empty", "The migrated note is empty too (nothing invented)."),
+}
+HARD_CASES = tuple(CATEGORIES)
+
+#: Every transform anomaly code → its sample category (a code not listed: OTHER_ANOMALY).
+ANOMALY_CATEGORY: dict[str, str] = {
+    _UNRESOLVED_MENTION: UNRESOLVED_MENTION,
+    MENTIONED_USER_UNKNOWN: UNRESOLVED_MENTION,
+    _ATTACHMENT_DROPPED: ATTACHMENT_DROPPED,
+    LEGACY_ENCODING: LEGACY_ENCODING,
+    DST_AMBIGUOUS: TIMESTAMP_ANOMALY,
+    DST_NONEXISTENT: TIMESTAMP_ANOMALY,
+    UPDATED_BEFORE_CREATED: TIMESTAMP_ANOMALY,
+    AUTHOR_UNKNOWN: AUTHOR_ANOMALY,
+    AUTHOR_UNRESOLVED: AUTHOR_ANOMALY,
+}
+
+
+def anomaly_category(code: str) -> str:
+    """The sample category of an anomaly code (`attachment_dropped:12` → `attachment_dropped`)."""
+    return ANOMALY_CATEGORY.get(code.split(":", 1)[0], OTHER_ANOMALY)
+
+
+def sub_millisecond(value: datetime | str | None) -> bool:
+    """True when storing `value` cuts digits (MongoDB keeps milliseconds)."""
+    return isinstance(value, datetime) and value.microsecond % 1000 != 0
+
 
 _MENTION = re.compile(r"""class\s*=\s*["'][^"']*\bmention\b|data-mention|mention://""", re.I)
 _HOSTILE = re.compile(
     r"<\s*/?\s*(script|style|iframe|object|embed|form|meta|link|base|svg)\b|\son\w+\s*=|javascript:|vbscript:|data:",
     re.I,
 )
-_TIME_CODES = re.compile(r"dst|time|updated|created", re.I)
 
 
 @dataclass(slots=True)
@@ -46,47 +141,48 @@ class Sample:
     legacy_crm_note_id: int
     outcome: str                      # migrated | edited_in_cdp | parked:<reason> | missing | mismatch
     legacy_html: str | None
-    legacy_created_at: datetime | None        # naive wall clock in CRM_TIMEZONE
-    legacy_updated_at: datetime | None
+    legacy_created_at: datetime | str | None  # naive wall clock in CRM_TIMEZONE (text: see SPEC §6a)
+    legacy_updated_at: datetime | str | None
     legacy_attachments: list[dict[str, Any]] = field(default_factory=list)
     migrated_html: str | None = None
     migrated_created_at: datetime | None = None   # aware (or naive UTC from pymongo)
     migrated_updated_at: datetime | None = None
     migrated_attachments: list[dict[str, Any]] = field(default_factory=list)
-    mentions: list[str] = field(default_factory=list)
+    mentions: list[str] = field(default_factory=list)  # the CDP users' names of the stored mentions
+    legacy_author: dict[str, Any] | None = None       # {crm_user_id, email, name} (name None: unknown)
+    migrated_author: str | None = None                # the stored created_by (CDP user id), if any
+    legacy_mentioned: list[dict[str, Any]] = field(default_factory=list)  # {crm_user_id, email, name}
     anomalies: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     categories: tuple[str, ...] = ()
 
 
 def categorise(sample: Sample) -> tuple[str, ...]:
-    """The hard-case categories a sample belongs to (empty for a plain note)."""
+    """The hard-case categories a sample belongs to (empty for a plain note), in
+    `CATEGORIES` order; anomaly codes count through `ANOMALY_CATEGORY`."""
     html = sample.legacy_html or ""
-    found = []
+    found = {anomaly_category(code) for code in sample.anomalies}
     if _MENTION.search(html):
-        found.append(MENTIONS)
+        found.add(MENTIONS)
     if _HOSTILE.search(html):
-        found.append(SANITISED_XSS)
+        found.add(SANITISED_XSS)
     if not html.isascii():
-        found.append(UNICODE)
+        found.add(UNICODE)
     if sample.legacy_attachments:
-        found.append(ATTACHMENTS)
+        found.add(ATTACHMENTS)
     created, updated = sample.legacy_created_at, sample.legacy_updated_at
-    if (created and updated and updated < created) or any(_TIME_CODES.search(a) for a in sample.anomalies):
-        found.append(TIMESTAMP_ANOMALY)
-    if any("mention" in a for a in sample.anomalies):
-        found.append(UNRESOLVED_MENTION)
-    if any("attachment" in a for a in sample.anomalies):
-        found.append(DROPPED_ATTACHMENT)
+    times = isinstance(created, datetime) and isinstance(updated, datetime)  # not text PostgreSQL wrote
+    if (times and updated < created) or sub_millisecond(created) or sub_millisecond(updated):
+        found.add(TIMESTAMP_ANOMALY)
     if sample.outcome.startswith("parked"):
-        found.append(PARKED)
+        found.add(PARKED)
     if sample.outcome == "edited_in_cdp":
-        found.append(EDITED_IN_CDP)
+        found.add(EDITED_IN_CDP)
     if sample.problems or sample.outcome in ("missing", "mismatch"):
-        found.append(PROBLEM)
+        found.add(PROBLEM)
     if not html.strip():
-        found.append(EMPTY)
-    return tuple(found)
+        found.add(EMPTY)
+    return tuple(c for c in CATEGORIES if c in found)
 
 
 class StratifiedSampler:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pymongo.database import Database
 
 from crm_notes_migration.client import MigrationApiError
+from crm_notes_migration.errors import UnknownCids
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
 from crm_notes_migration.usecases.reconcile.engine import RepairSink, reconcile_cid
@@ -58,8 +59,12 @@ class Reconciliation:
 def select_cids(source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
     """The asked cids, or the CRM's list of cids (every cid with notes, in scope or not,
     so a cid whose notes were all soft-deleted still shows its extras). Never a read of
-    the CDP's collections: they hold every tenant's notes (SPEC §3)."""
+    the CDP's collections: they hold every tenant's notes (SPEC §3). An asked cid the CRM
+    does not know is an error (`UnknownCids`)."""
     if wanted:
+        unknown = source.unknown_cids(sorted(set(wanted)))
+        if unknown:
+            raise UnknownCids(unknown)
         return sorted(set(wanted))
     return sorted(set(source.cids()))
 

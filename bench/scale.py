@@ -97,11 +97,13 @@ def _reconcile(stack: LocalStack, sampler: RssSampler, workdir: Path, report: Pa
     )
     sampler.pids["reconcile"] = proc.pid
     last_cid = [started]
+    tail: list[str] = []
 
     def read_stderr() -> None:
         for line in proc.stderr:
             if line.startswith("cid "):
                 last_cid[0] = time.perf_counter()
+            tail[:] = [*tail[-19:], line]
 
     reader = threading.Thread(target=read_stderr, daemon=True)
     reader.start()
@@ -110,6 +112,8 @@ def _reconcile(stack: LocalStack, sampler: RssSampler, workdir: Path, report: Pa
     ended = time.perf_counter()
     reader.join()
     print(f"  reconcile: {out.strip().splitlines()[0] if out.strip() else '(no summary)'}", flush=True)
+    if proc.returncode != 0:
+        print(f"  reconcile exited {proc.returncode}:\n{''.join(tail)}", flush=True)
     return proc.returncode, last_cid[0] - started, ended - last_cid[0]
 
 

@@ -158,7 +158,8 @@ def run_rung(base: Settings, rung: Rung, args: argparse.Namespace) -> Rung:
 
 
 def _print_rung(rung: Rung) -> None:
-    print(f"notes={rung.notes} cids={rung.cids} in_scope={rung.in_scope} ok={rung.ok}")
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"notes={rung.notes} cids={rung.cids} in_scope={rung.in_scope} ok={rung.ok} (load average now {load})")
     for phase in ("seed", "run", "drained", "reconcile", "report"):
         secs = rung.phases.get(phase, 0.0)
         rate = rung.in_scope / secs if secs else 0.0

@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -50,12 +51,15 @@ INSERT_CHUNK = 1000
 
 
 class RssSampler(threading.Thread):
-    """Peak RSS (MB) and last seen CPU seconds per named process tree, sampled until stopped."""
+    """Peak RSS (MB) and last seen CPU seconds per named process tree, sampled until stopped;
+    `peak_one`: the peak of the tree's largest single process (a parent with worker
+    processes: each is a process of its own)."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.pids: dict[str, int] = {}
         self.peak: dict[str, float] = {}
+        self.peak_one: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self._stop_event = threading.Event()
 
@@ -65,11 +69,12 @@ class RssSampler(threading.Thread):
                 try:
                     proc = psutil.Process(pid)
                     tree = [proc, *proc.children(recursive=True)]
-                    rss = sum(p.memory_info().rss for p in tree)
+                    sizes = [p.memory_info().rss for p in tree]
                     self.cpu[name] = sum(process_cpu_s(p) for p in tree)
                 except psutil.Error:
                     continue
-                self.peak[name] = max(self.peak.get(name, 0.0), rss / 2**20)
+                self.peak[name] = max(self.peak.get(name, 0.0), sum(sizes) / 2**20)
+                self.peak_one[name] = max(self.peak_one.get(name, 0.0), max(sizes) / 2**20)
 
     def cpu_now(self) -> dict[str, float]:
         """CPU seconds used so far per named process tree."""
@@ -155,6 +160,70 @@ def _naive(settings: Settings, db) -> tuple[float, int]:
     return len(ids) / elapsed, len(ids)
 
 
+@dataclass
+class RunTiming:
+    """`run` from its start: until every cid was handed over, until drained, until it exited."""
+
+    sent_s: float
+    drained_s: float
+    run_s: float
+    returncode: int
+    out: str
+    err: str
+
+
+def run_until_drained(
+    stack: LocalStack, db, sampler: RssSampler, workdir: Path, batch_size: int, concurrency: int,
+    wait_timeout_s: float = 7200,
+) -> RunTiming:
+    """`crm-notes-migrate run --json` as a subprocess (sampled as "extractor") until it exits,
+    timing when the ledger drained (DrainWatcher) after the last cid was handed over."""
+    watcher = DrainWatcher(db, BatchQueue(build_broker(stack.settings)))
+    watcher.start()
+    started = time.perf_counter()
+    run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(batch_size),
+                                       "--concurrency", str(concurrency), "--wait-timeout", f"{wait_timeout_s:.0f}"),
+                           cwd=workdir, env=settings_env(stack.settings),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler.pids["extractor"] = run.pid
+    err_lines: list[str] = []
+    last_handed_over = [started]
+
+    def read_stderr() -> None:
+        for line in run.stderr:
+            err_lines.append(line)
+            if "handed over" in line:
+                last_handed_over[0] = time.perf_counter()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    out = run.stdout.read()
+    run.wait()
+    ended = time.perf_counter()
+    watcher.stop()
+    reader.join()
+    drained_at = watcher.drained_after(last_handed_over[0])
+    if drained_at is None:  # drained before the last cid was reported handed over
+        drained_at = last_handed_over[0]
+    return RunTiming(sent_s=last_handed_over[0] - started, drained_s=drained_at - started, run_s=ended - started,
+                     returncode=run.returncode, out=out, err="".join(err_lines))
+
+
+def print_run_failure(timing: RunTiming) -> None:
+    """What went wrong, when `run` did not exit 0."""
+    if timing.returncode == 0:
+        return
+    print(f"run exited {timing.returncode}: {timing.err[-500:]}")
+    try:
+        summary = json.loads(timing.out)
+        print(f"error: {summary['error']}, drained: {summary['drained']}")
+        for row in summary["cids"]:
+            if not row["complete"]:
+                print(f"incomplete: {row}")
+    except ValueError:
+        print(timing.out[-1000:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--notes", type=int, default=21000)
@@ -187,50 +256,13 @@ def main() -> None:
             sampler.pids.update({"api": stack.procs["api"].pid,
                                  **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
             sampler.start()
-            watcher = DrainWatcher(db, BatchQueue(build_broker(stack.settings)))
-            watcher.start()
             services_before = service_cpu_s()
             started_cpu = sampler.cpu_now()  # the API and workers started (and imported) before
-            started = time.perf_counter()
-            run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(args.batch_size),
-                                               "--concurrency", str(args.concurrency), "--wait-timeout", "7200"),
-                                   cwd=workdir, env=settings_env(stack.settings),
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            sampler.pids["extractor"] = run.pid
-            err_lines: list[str] = []
-            last_handed_over = [started]
-
-            def read_stderr() -> None:
-                for line in run.stderr:
-                    err_lines.append(line)
-                    if "handed over" in line:
-                        last_handed_over[0] = time.perf_counter()
-
-            reader = threading.Thread(target=read_stderr, daemon=True)
-            reader.start()
-            out = run.stdout.read()
-            run.wait()
-            ended = time.perf_counter()
-            watcher.stop()
-            reader.join()
-            err = "".join(err_lines)
-            sent_s = last_handed_over[0] - started
-            drained_at = watcher.drained_after(last_handed_over[0])
-            if drained_at is None:  # drained before the last cid was reported handed over
-                drained_at = last_handed_over[0]
-            wall, run_s = drained_at - started, ended - started
+            timing = run_until_drained(stack, db, sampler, workdir, args.batch_size, args.concurrency)
             services_after = service_cpu_s()
             sampler.stop()
-            if run.returncode != 0:
-                print(f"run exited {run.returncode}: {err[-500:]}")
-                try:
-                    summary = json.loads(out)
-                    print(f"error: {summary['error']}, drained: {summary['drained']}")
-                    for row in summary["cids"]:
-                        if not row["complete"]:
-                            print(f"incomplete: {row}")
-                except ValueError:
-                    print(out[-1000:])
+            print_run_failure(timing)
+        wall, run_s, sent_s = timing.drained_s, timing.run_s, timing.sent_s
         rate = in_scope / wall
         print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained;"
               f" every batch acknowledged after {sent_s:.1f}s, drained {wall - sent_s:.1f}s later)")

@@ -10,6 +10,11 @@
 # `stop SERVICE` stops one service (Redis saves its data first, as a restart would keep
 # it); `up` starts it again. SERVICES_PG_PORT, SERVICES_REDIS_PORT, SERVICES_FERRET_PORT
 # and CRM_NOTES_DATA_DIR run a second, private stack (the fault tests do).
+#
+# SERVICES_BIND=127.0.0.1,10.1.2.3 makes every service listen on these addresses too (for
+# workers on other machines, docs/SCALING.md); loopback is always one of them. PostgreSQL
+# then accepts password logins from SERVICES_PG_ALLOW (a CIDR; default samenet). Both
+# take effect when a service starts: `down` then `up` to change them.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -18,6 +23,12 @@ PG_PORT="${SERVICES_PG_PORT:-5432}"
 REDIS_PORT="${SERVICES_REDIS_PORT:-6379}"
 FERRET_PORT="${SERVICES_FERRET_PORT:-27017}"
 FERRET_BIN="$ROOT/ferretdb/bin/ferretdb"
+BIND="127.0.0.1"
+BIND_ASKED="${SERVICES_BIND:-127.0.0.1}"
+for addr in ${BIND_ASKED//,/ }; do
+  [ "$addr" = 127.0.0.1 ] || BIND="$BIND,$addr"
+done
+PG_ALLOW="${SERVICES_PG_ALLOW:-samenet}"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -114,9 +125,21 @@ shared_buffers = 512MB
 max_connections = 200
 CONF
   fi
+  pg_bind "$pgdata"
   log "starting PostgreSQL"
   su postgres -s /bin/sh -c "cd / && '$bin/pg_ctl' -D '$pgdata' -l '$pgdata/server.log' -w -t 60 start" >/dev/null
   wait_for PostgreSQL 60 pg_ok
+}
+
+# listen_addresses from SERVICES_BIND, and password logins from SERVICES_PG_ALLOW when
+# it listens beyond loopback (the line marked "services.sh bind" is rewritten each start).
+pg_bind() {
+  local pgdata=$1
+  sed -i "s/^listen_addresses = .*/listen_addresses = '$BIND'/" "$pgdata/postgresql.conf"
+  sed -i '/# services.sh bind$/d' "$pgdata/pg_hba.conf"
+  if [ "$BIND" != 127.0.0.1 ]; then
+    echo "host all all $PG_ALLOW scram-sha-256 # services.sh bind" >>"$pgdata/pg_hba.conf"
+  fi
 }
 
 postgres_databases() {
@@ -135,7 +158,10 @@ redis_up() {
   port_open "$REDIS_PORT" && die "port $REDIS_PORT is held by something that is not Redis"
   mkdir -p "$DATA/redis"
   log "starting Redis"
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$DATA/redis" --daemonize yes \
+  # Protected mode refuses every non-loopback client of a Redis without password: the
+  # SERVICES_BIND addresses are the ones meant to be reached (a private network).
+  local protected=yes; [ "$BIND" = 127.0.0.1 ] || protected=no
+  redis-server --bind ${BIND//,/ } --protected-mode $protected --port "$REDIS_PORT" --dir "$DATA/redis" --daemonize yes \
     --logfile "$DATA/redis/redis.log" --pidfile "$DATA/redis/redis.pid" --save "" --appendonly no >/dev/null
   wait_for Redis 30 redis_ok
 }
@@ -150,7 +176,7 @@ PY
 }
 
 ferret_build() {
-  if [ -x "$FERRET_BIN" ]; then return 0; fi
+  if [ -x "$FERRET_BIN" ] && [ "$FERRET_BIN" -nt "$ROOT/ferretdb/main.go" ]; then return 0; fi
   command -v go >/dev/null || die "Go is needed to build FerretDB (ferretdb/); install Go 1.22+"
   log "building FerretDB v1.24.2 (first time only, about a minute)"
   (cd "$ROOT/ferretdb" && GOFLAGS=-mod=mod go build -o bin/ferretdb .)
@@ -166,7 +192,7 @@ ferret_up() {
   log "starting FerretDB"
   nohup "$FERRET_BIN" -handler postgresql \
     -postgresql-url "postgres://postgres:postgres@127.0.0.1:$PG_PORT/ferretdb" \
-    -listen-addr "127.0.0.1:$FERRET_PORT" >"$DATA/ferretdb/ferretdb.log" 2>&1 &
+    -listen-addr "$(printf '%s' "$BIND" | sed "s/\([^,]*\)/\1:$FERRET_PORT/g")" >"$DATA/ferretdb/ferretdb.log" 2>&1 &
   echo $! >"$DATA/ferretdb/ferretdb.pid"
   wait_for FerretDB 60 port_open "$FERRET_PORT"
 }
@@ -177,7 +203,7 @@ up() {
   postgres_databases
   redis_up
   ferret_up
-  log "up: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, FerretDB 127.0.0.1:$FERRET_PORT"
+  log "up: PostgreSQL 127.0.0.1:$PG_PORT, Redis 127.0.0.1:$REDIS_PORT, FerretDB 127.0.0.1:$FERRET_PORT (listening on $BIND)"
 }
 
 down() {

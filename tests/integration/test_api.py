@@ -64,6 +64,15 @@ def test_idempotent_batch_ids_and_per_note_rejection(api):
     assert api.counts() == {"cids": [c]}
 
 
+def test_counts_of_several_cids_and_a_cid_out_of_range(api):
+    assert api.post_batch(batch(3, "three", [note(1, 1)])).status_code == 202
+    path = "/v1/migrations/crm-notes/counts"
+    several = api.client.get(path, params=[("cid", 3), ("cid", 4)])
+    assert several.status_code == 200, several.text
+    assert several.json() == {"cids": [api.counts(3), {"cid": 4, "migrated": 0, "parked": {}, "pending": 0}]}
+    assert api.client.get(path, params=[("cid", 3), ("cid", 2**63)]).status_code == 422
+
+
 def test_high_water_mark_answers_429(isolated_settings):
     with ApiServer(isolated_settings.model_copy(update={"queue_high_water_notes": 2})) as api:
         assert api.post_batch(batch(1, "a", [note(1, 1), note(2, 2)])).status_code == 202

@@ -106,6 +106,10 @@ def test_contact_deleted_or_its_source_id_moved_run_then_reconcile_exits_0(live)
     db.contacts.insert_one({"_id": new_id, "cid": Int64(12), "source_id": old["source_id"]})
     followed = sorted(d["legacy_crm_note_id"] for d in _migration_docs(db, 12) if d["contact_id"] == old["_id"])
     assert orphaned and followed
+    # cid 13: a second contact takes the source_id of a contact that keeps it: the document stays
+    kept = _migration_docs(db, 13)[0]
+    person = db.contacts.find_one({"_id": kept["contact_id"]})["source_id"]
+    db.contacts.insert_one({"_id": ObjectId(), "cid": Int64(13), "source_id": person})
 
     code, out, err = run_cli(settings, cwd, "--batch-size", "20")
     assert code == 0, err
@@ -116,6 +120,7 @@ def test_contact_deleted_or_its_source_id_moved_run_then_reconcile_exits_0(live)
     assert parked[int(edited["legacy_crm_note_id"])] == "edited_in_cdp"
     now = {int(d["legacy_crm_note_id"]): d["contact_id"] for d in _migration_docs(db, 12)}
     assert [now[lid] for lid in followed] == [new_id] * len(followed)  # resolved again
+    assert db.contact_notes.find_one({"_id": kept["_id"]}) == kept
 
     code, rec, err = reconcile_cli(settings, cwd)
     assert code == 0, (err, rec and rec["totals"])

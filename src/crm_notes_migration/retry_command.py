@@ -57,7 +57,7 @@ def retry_parked(cid: list[int] = typer.Option(None, "--cid", help="Only these c
         from .source.crm import CrmSource
 
         with CrmSource(settings.crm_database_url) as source:
-            cids = source.cids()
+            cids = source.known_cids()
     db = open_database(settings)
     ensure_indexes(db)
     results = retry_parked_notes(settings, db, cids)

@@ -19,8 +19,7 @@ from .parallel import reconcile_in_processes
 from .ledger import CidLedger, compare_api_counts, totals
 from .repair import Repairer
 from .sample import Sample, StratifiedSampler
-from .snapshot import CidStores, open_streams
-from ..cdp.note_streams import SNAPSHOT_MIN_CIDS
+from .snapshot import SNAPSHOT_MIN_CIDS, CidStores, open_streams
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
@@ -61,7 +60,7 @@ def select_cids(source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
     the CDP's collections: they hold every tenant's notes (SPEC §3)."""
     if wanted:
         return sorted(set(wanted))
-    return sorted(set(source.cids()))
+    return source.known_cids()
 
 
 def reconcile_one(

@@ -8,6 +8,7 @@ landing: `run` applies SPEC §3's "Contact gone", and `reconcile` then exits 0."
 from __future__ import annotations
 
 import subprocess
+from datetime import timedelta
 
 import pymongo
 import pytest
@@ -87,25 +88,42 @@ def test_contact_deleted_or_its_source_id_moved_run_then_reconcile_exits_0(live)
     code, out, err = run_cli(settings, cwd, "--batch-size", "20")
     assert code == 0, err
 
-    # cid 11: a contact deleted from `contacts`; cid 12: a contact's source_id moved to another
-    deleted = db.contacts.find_one({"cid": 11, "_id": _migration_docs(db, 11)[0]["contact_id"]})
-    db.contacts.delete_one({"_id": deleted["_id"]})
-    orphaned = sorted(d["legacy_crm_note_id"] for d in _migration_docs(db, 11) if d["contact_id"] == deleted["_id"])
+    # cid 11: two contacts deleted from `contacts`, the note of one of them edited by a CDP
+    # user (it stays, and is reported); cid 12: a contact's source_id moved to another contact
+    first, second = sorted(_migration_docs(db, 11), key=lambda d: d["legacy_crm_note_id"])[:2]
+    gone_contacts = [first["contact_id"], second["contact_id"]]
+    db.contacts.delete_many({"_id": {"$in": gone_contacts}})
+    orphaned = sorted(d["legacy_crm_note_id"] for d in _migration_docs(db, 11) if d["contact_id"] in gone_contacts)
+    edited = first
+    db.contact_notes.update_one(
+        {"_id": edited["_id"]},
+        {"$set": {"content": "<p>a user's edit</p>", "updated_at": edited["updated_at"] + timedelta(days=1)}},
+    )
+    orphaned.remove(edited["legacy_crm_note_id"])
     old = db.contacts.find_one({"cid": 12, "_id": _migration_docs(db, 12)[0]["contact_id"]})
     new_id = ObjectId()
     db.contacts.update_one({"_id": old["_id"]}, {"$set": {"source_id": "moved-away"}})
     db.contacts.insert_one({"_id": new_id, "cid": Int64(12), "source_id": old["source_id"]})
     followed = sorted(d["legacy_crm_note_id"] for d in _migration_docs(db, 12) if d["contact_id"] == old["_id"])
     assert orphaned and followed
+    # cid 13: a second contact takes the source_id of a contact that keeps it: the document stays
+    kept = _migration_docs(db, 13)[0]
+    person = db.contacts.find_one({"_id": kept["contact_id"]})["source_id"]
+    db.contacts.insert_one({"_id": ObjectId(), "cid": Int64(13), "source_id": person})
 
     code, out, err = run_cli(settings, cwd, "--batch-size", "20")
     assert code == 0, err
-    assert not [d for d in _migration_docs(db, 11) if d["contact_id"] == deleted["_id"]]  # withdrawn
+    left = [d for d in _migration_docs(db, 11) if d["contact_id"] in gone_contacts]
+    assert [d["_id"] for d in left] == [edited["_id"]] and left[0]["content"] == "<p>a user's edit</p>"
     parked = {int(p["legacy_crm_note_id"]): p["reason"] for p in db.contact_notes_migration_parked.find({"cid": 11})}
-    assert all(parked.get(lid) == "contact_not_found" for lid in orphaned)
+    assert all(parked.get(lid) == "contact_not_found" for lid in orphaned)  # the others withdrawn, parked
+    assert parked[int(edited["legacy_crm_note_id"])] == "edited_in_cdp"
     now = {int(d["legacy_crm_note_id"]): d["contact_id"] for d in _migration_docs(db, 12)}
     assert [now[lid] for lid in followed] == [new_id] * len(followed)  # resolved again
+    assert db.contact_notes.find_one({"_id": kept["_id"]}) == kept
 
     code, rec, err = reconcile_cli(settings, cwd)
     assert code == 0, (err, rec and rec["totals"])
+    by_cid = {row["cid"]: row for row in rec["cids"]}
+    assert by_cid[11]["edited_in_cdp"]["ids"] == [edited["legacy_crm_note_id"]]
     assert raw_notes(db, list(before)) == before

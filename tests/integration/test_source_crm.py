@@ -84,6 +84,13 @@ def test_cids_counts_ids_and_identity(crm):
     assert ident.startswith("postgresql://") and "crm_test_" in ident and "#" in ident
 
 
+def test_known_cids_include_a_cid_whose_notes_all_left_scope(crm, isolated_settings):
+    with psycopg.connect(isolated_settings.crm_database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO crm_notes VALUES (40, 30, 7, '<p>gone</p>', 1, %s, NULL, %s)", (T, T))
+    assert crm.cids() == [10, 20]
+    assert crm.known_cids() == [10, 20, 30]  # reconcile still shows such a cid's extras
+
+
 def test_queries_per_page_do_not_grow_with_notes(crm, monkeypatch):
     calls = []
     original = crm._rows

@@ -20,7 +20,7 @@ def retry_parked(cid: list[int] = typer.Option(None, "--cid", help="Only these c
         cids = sorted(set(cid))
     else:  # "every cid" is the CRM's list, never a read of the CDP's collections (SPEC §3)
         with bootstrap.crm_source(settings) as source:
-            cids = source.cids()
+            cids = source.known_cids()
     db = bootstrap.prepared_cdp_database(settings)
     results = retry_parked_notes(
         bootstrap.note_store(db),

@@ -199,6 +199,12 @@ class CrmSource:
         return [r[0] for r in self.conn.execute(f"SELECT DISTINCT cid FROM crm_notes WHERE {IN_SCOPE} ORDER BY cid")]
 
     @_reconnecting
+    def known_cids(self) -> list[int]:
+        """Companies with at least one note, in scope or not, ascending: the CRM's list of
+        cids, which "every cid" means (the CDP's collections hold every tenant's notes)."""
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT cid FROM crm_notes ORDER BY cid")]
+
+    @_reconnecting
     def max_note_id(self, cid: int) -> int:
         """The highest note id of the cid (0 when none): a pass's high-water mark."""
         return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM crm_notes WHERE cid = %s", (cid,)).fetchone()[0]

@@ -20,8 +20,7 @@ from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_process
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger, compare_api_counts, totals
 from crm_notes_migration.usecases.reconcile.repair import Repairer
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
-from crm_notes_migration.usecases.reconcile.snapshot import CidStores, open_streams
-from crm_notes_migration.cdp.note_streams import SNAPSHOT_MIN_CIDS
+from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, CidStores, open_streams
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
@@ -66,7 +65,7 @@ def select_cids(source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
         if unknown:
             raise UnknownCids(unknown)
         return sorted(set(wanted))
-    return sorted(set(source.cids()))
+    return source.known_cids()
 
 
 def reconcile_one(

@@ -82,7 +82,7 @@ def _execute(
     from ..usecases.withdraw import PendingBatches, WithdrawalRequest, withdraw
 
     with bootstrap.crm_source(settings) as source:
-        selected = source.cids() if all_cids else list(cids or [])
+        selected = source.known_cids() if all_cids else list(cids or [])
         identity = source.identity()
     if dry_run:
         db = bootstrap.cdp_database(settings)

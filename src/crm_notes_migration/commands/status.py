@@ -82,7 +82,7 @@ def _execute(settings: Settings, cids: list[int] | None):
 
     with bootstrap.crm_source(settings) as source:
         in_scope = source.in_scope_counts()
-        selected = cids or source.cids()
+        selected = cids or source.known_cids()
     db = bootstrap.cdp_database(settings)
     try:
         return run_status(

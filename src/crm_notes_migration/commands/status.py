@@ -80,8 +80,13 @@ def _execute(settings: Settings, cids: list[int] | None):
     from crm_notes_migration.usecases.signoff import RecordedSignoff
     from crm_notes_migration.usecases.status import status as run_status
 
+    from crm_notes_migration.errors import UnknownCids
+
     with bootstrap.crm_source(settings) as source:
         in_scope = source.in_scope_counts()
+        unknown = source.unknown_cids(sorted(set(cids))) if cids else []
+        if unknown:
+            raise UnknownCids(unknown)
         selected = cids or source.known_cids()
     db = bootstrap.cdp_database(settings)
     try:

@@ -10,7 +10,8 @@ import pytest
 from crm_notes_migration.usecases import withdraw as withdraw_module
 from crm_notes_migration.usecases.left_scope import may_hold_out_of_scope, not_in_scope, withdraw_left_scope
 from crm_notes_migration.usecases.rollback import rollback
-from crm_notes_migration.usecases.status import APPROVED, PendingSignoff, Review, status
+from crm_notes_migration.usecases.signoff import RecordedSignoff
+from crm_notes_migration.usecases.status import APPROVED, Review, status
 from crm_notes_migration.usecases.withdraw import PendingBatches, WithdrawalRequest, withdraw
 
 T = datetime(2022, 1, 1, tzinfo=UTC)
@@ -107,7 +108,7 @@ def test_status_is_ok_only_when_every_cid_is_approved_by_the_signoff_source():
     }
     verdicts = {1: {"ok": True, "status": "warn", "at": T, "report": "qa.html", "samples": 6}}
     args = {"in_scope": {1: 5, 2: 3}, "counts": counts.__getitem__, "verdicts": lambda cids: verdicts}
-    pending = status([2, 1], signoffs=PendingSignoff(), **args)
+    pending = status([2, 1], signoffs=RecordedSignoff({}, {}), **args)
     assert pending.as_dict() == {
         "ok": False,
         "cids": [
@@ -120,6 +121,7 @@ def test_status_is_ok_only_when_every_cid_is_approved_by_the_signoff_source():
                 "reconciled": {"ok": True, "status": "warn", "at": T.isoformat(), "report": "qa.html"},
                 "qa": {"passed": 0, "failed": 0, "unreviewed": 6},
                 "signoff": "pending",
+                "signoff_reason": "no QA report was written for it",
             },
             {
                 "cid": 2,
@@ -130,6 +132,7 @@ def test_status_is_ok_only_when_every_cid_is_approved_by_the_signoff_source():
                 "reconciled": None,
                 "qa": {"passed": 0, "failed": 0, "unreviewed": 0},
                 "signoff": "pending",
+                "signoff_reason": "never reconciled",
             },
         ],
     }

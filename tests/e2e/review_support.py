@@ -37,3 +37,25 @@ def review_in_browser(report_path: Path, verdicts: dict[int, str | None], review
             return Path(info.value.path()).read_text(encoding="utf-8")
         finally:
             browser.close()
+
+
+def shown_verdicts(report_path: Path) -> dict[str, str]:
+    """The verdict each sample shows when the report is opened in a fresh browser, by
+    sample key (`"<cid>:<legacy id>"`), for the samples that show one."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_context().new_page()
+            page.goto(report_path.as_uri())
+            page.wait_for_selector("html[data-qa-ready='1']", timeout=15_000)
+            shown: dict[str, str] = page.evaluate(
+                """() => Object.fromEntries(Array.from(document.querySelectorAll("section.sample"))
+                    .map(c => [c.getAttribute("data-sample-key"),
+                               (c.querySelector("input[type=radio]:checked") || {}).value || ""])
+                    .filter(e => e[1]))"""
+            )
+            return shown
+        finally:
+            browser.close()

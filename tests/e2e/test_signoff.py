@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
-from tests.e2e.review_support import review_in_browser
+from tests.e2e.review_support import review_in_browser, shown_verdicts
 from tests.e2e.run_support import load_fixture
 
 CIDS = (11, 12, 13)
@@ -71,6 +71,15 @@ def test_verdicts_exported_from_the_report_gate_each_cid(migrated):
     assert after[13]["qa"]["unreviewed"] == 1 and after[12]["qa"]["failed"] > 0
     assert cli(settings, cwd, "status", "--cid", "11").returncode == 0  # only approved cids: exit 0
     assert cli(settings, cwd, "status").returncode == 1
+
+    # a second reviewer re-opens the same report with the recorded verdicts
+    again = cwd / "qa-again.html"
+    proc = cli(settings, cwd, "reconcile", "--report", str(again), "--sample", "2", "--with-verdicts")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shown = shown_verdicts(again)
+    expected = {f"{r['cid']}:{r['sample_id']}": r["verdict"] for r in rows if r["verdict"]}
+    assert shown == expected and "fail" in shown.values()
+    assert shown_verdicts(report) == {}  # the first report, opened afresh, holds none
 
     # a later change of cid 11's migration documents makes it pending again, with the reason
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:

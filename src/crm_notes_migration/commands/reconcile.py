@@ -53,6 +53,20 @@ def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> 
                    samples=len(sampled.get(ledger.cid, [])), summary=summary, reviewed=reviewed)
 
 
+def _recorded_verdicts(db, report_id: str, cids: list[int]) -> dict[str, dict[str, str]]:
+    """The verdicts `signoff` recorded for this very report, by sample key of the report."""
+    from crm_notes_migration.cdp.signoffs import SignoffLog
+
+    out: dict[str, dict[str, str]] = {}
+    for cid, record in SignoffLog(db).latest(cids).items():
+        if record.get("report_id") != report_id:
+            continue
+        for sample_id, v in (record.get("verdicts") or {}).items():
+            out[f"{cid}:{sample_id}"] = {"verdict": v.get("verdict", ""), "comment": v.get("comment", ""),
+                                         "at": v.get("reviewed_at", ""), "by": record.get("reviewer", "")}
+    return out
+
+
 def reconcile(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     report: Path = typer.Option(None, help="Write the HTML QA report here."),
@@ -61,6 +75,9 @@ def reconcile(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int = typer.Option(0, help="Seed of the report's sample (same seed, same data: same sample)."),
     workers: int = typer.Option(0, help="Processes reconciling cids in parallel (0: os.cpu_count())."),
+    with_verdicts: bool = typer.Option(
+        False, "--with-verdicts", help="Show in the report the verdicts `signoff` recorded for it (a second reviewer)."
+    ),
 ) -> None:
     """Source against CDP per cid; exit 0 only when every in-scope note is accounted for.
 
@@ -76,6 +93,9 @@ def reconcile(
     settings = Settings()
     if repair and not settings.migration_api_token:
         typer.echo("--repair needs the migrate endpoint: set MIGRATION_API_TOKEN (and MIGRATION_API_URL)", err=True)
+        raise typer.Exit(2)
+    if with_verdicts and not report:
+        typer.echo("error: --with-verdicts shows recorded verdicts in a report: give --report PATH too", err=True)
         raise typer.Exit(2)
     tz = ZoneInfo(settings.crm_timezone)
     options = bootstrap.transform_options(settings)
@@ -100,8 +120,10 @@ def reconcile(
             from crm_notes_migration.report.report import report_id as id_of_report
 
             report_id = id_of_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone, seed=seed)
+            recorded = _recorded_verdicts(db, report_id, cids) if with_verdicts else None
             report.write_text(render_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone,
-                                            generated_at=datetime.now(timezone.utc), seed=seed), encoding="utf-8")
+                                            generated_at=datetime.now(timezone.utc), seed=seed, recorded=recorded),
+                              encoding="utf-8")
         _record_verdicts(db, result, report, report_id)
     finally:
         if client is not None:

@@ -34,7 +34,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
@@ -863,9 +863,12 @@ def render_report(
     seed: int,
     sanitize: Callable[[str], str] | None = None,
     text_of: Callable[[str], str] | None = None,
+    recorded: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """The whole report as one HTML string. `sanitize`/`text_of` default to the core's
-    `sanitize_html`/`visible_text` (passed in by tests to show the sandbox alone holds)."""
+    `sanitize_html`/`visible_text` (passed in by tests to show the sandbox alone holds).
+    `recorded`: verdicts `signoff` recorded for this report, by `"<cid>:<legacy id>"`
+    (`{verdict, comment, at, by}`), shown where the reviewer's browser holds none."""
     if sanitize is None or text_of is None:
         from crm_notes_migration.transform import sanitize_html, visible_text
 
@@ -893,7 +896,8 @@ def render_report(
         "no script from a note can run, links do not navigate, nothing loads from the network). Verdicts stay in "
         "this browser until exported; the CSV carries the report id for <code>signoff</code>.</p>"
         f"{_toolbar(samples)}"
-        f'<div id="samples" data-frame-head="{_e(frame_head(frame_css))}">'
+        f'<div id="samples" data-frame-head="{_e(frame_head(frame_css))}" '
+        f'data-recorded="{_e(json.dumps(dict(recorded or {}), sort_keys=True))}">'
         f"{_cid_sections(ledgers, samples, tz, sanitize, text_of)}</div>"
         f"<script>{script}</script></body></html>"
     )

@@ -61,13 +61,24 @@
     save(card);
   }
 
+  // Verdicts recorded by `signoff` for this report (`reconcile --with-verdicts`): shown
+  // where this browser holds none of its own.
+  var recorded = {};
+  try { recorded = JSON.parse(byId("samples").getAttribute("data-recorded") || "{}"); } catch (e) { recorded = {}; }
+
   function restore(card) {
-    if (!store) { return; }
     var raw = null;
-    try { raw = store.getItem(prefix + keyOf(card)); } catch (e) { raw = null; }
-    if (!raw) { return; }
+    if (store) {
+      try { raw = store.getItem(prefix + keyOf(card)); } catch (e) { raw = null; }
+    }
     var v;
-    try { v = JSON.parse(raw); } catch (e) { return; }
+    if (raw) {
+      try { v = JSON.parse(raw); } catch (e) { return; }
+    } else if (recorded[keyOf(card)]) {
+      v = recorded[keyOf(card)];
+    } else {
+      return;
+    }
     v = { verdict: v.verdict || "", comment: typeof v.comment === "string" ? v.comment : "", at: v.at || "", by: v.by || "" };
     all("input[type=radio]", card).forEach(function (radio) { radio.checked = radio.value === v.verdict; });
     var comment = card.querySelector("textarea");

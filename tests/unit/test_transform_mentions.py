@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crm_notes_migration.contract import NoteV1
-from crm_notes_migration.transform import CdpUser, Resolution, legacy_mention_user_ids, visible_text
+from crm_notes_migration.transform import CdpUser, Resolution, legacy_mention_user_ids, sanitize_html, visible_text
 from crm_notes_migration.transform.mentions import normalise_mentions
 from crm_notes_migration.transform.note import transform_content
 
@@ -155,3 +155,36 @@ def test_normalising_twice_equals_once(html):
 def test_mentions_keep_the_visible_text(html):
     content, _, _ = run(html)
     assert visible_text(content) == visible_text(html)
+
+
+# --- SPEC §5: mentions as a browser reads them, and no fake mention chip ----------------
+
+GHOST = "650000000000000000000099"
+
+
+def test_a_mention_href_is_read_as_a_browser_reads_it():
+    for prefix in [" ", "&#32;", "\t", "\n", " \t\n "]:
+        content, mentions, unresolved = run(f'<p><a href="{prefix}mention://user/{GHOST}">@CEO</a></p>')
+        assert (content, mentions, unresolved) == ("<p>@CEO</p>", [], 1), prefix
+        content, mentions, _ = run(f'<p><a href="{prefix}mention://user/{BUDI.id}">@Budi</a></p>')
+        assert content == f"<p>{canonical(BUDI, 'Budi')}</p>", prefix
+        assert [m["user_id"] for m in mentions] == [BUDI.id]
+
+
+def test_no_fake_mention_chip_survives():
+    for html in [
+        f'<a class="mention" data-user-id="{BUDI.id}" href="https://evil.example/">@CEO</a>',
+        '<a class="mention" data-mention="" href="https://evil.example/">@CEO</a>',
+        '<a class="mention" href="https://evil.example/">@CEO</a>',
+        f'<a data-user-id="{BUDI.id}" href="https://evil.example/">@CEO</a>',
+    ]:
+        content, _, _ = run(html)
+        assert "mention" not in content and "data-user-id" not in content, content
+    content, _, _ = run(f'<span class="mention" data-user-id="{BUDI.id}">@CEO</span>')
+    assert content == "@CEO" or "mention" not in content
+
+
+def test_a_mention_href_on_an_anchor_with_other_attributes_is_not_kept_by_the_sanitiser():
+    out = sanitize_html(f'<a title="t" href="mention://user/{BUDI.id}">@B</a>')
+    assert "mention:" not in out
+    assert sanitize_html(out) == out

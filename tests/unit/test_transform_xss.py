@@ -141,14 +141,14 @@ RESOLUTION = Resolution((ObjectId(),), {"b@x.co": USER}, {MENTION_HEX: USER})
 
 
 def test_corpus_is_large_enough():
-    assert len(VECTORS) >= 100
+    assert len(VECTORS) >= 300
     assert len(set(VECTORS)) == len(VECTORS)
 
 
 def test_checker_recognises_dangerous_markup():
     # The checker must fail on raw vectors, or the corpus test proves nothing.
     flagged = sum(1 for v in VECTORS if execution_risks(v))
-    assert flagged >= 0.8 * len(VECTORS)
+    assert flagged >= 0.75 * len(VECTORS)  # the rest: relative URLs, template text, mention shapes
     assert execution_risks('<a href=" jaVa\tscript:alert(1)">x</a>')
     assert execution_risks('<img src="data:image/svg+xml,<svg onload=alert(1)>">')
     assert not execution_risks('<img src="data:image/png;base64,AAAA"><a href="https://x">y</a>')

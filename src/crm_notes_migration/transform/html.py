@@ -1,10 +1,14 @@
-"""SPEC §5 content rules: the HTML allowlist, control characters, visible text.
+"""SPEC §5 content rules: the HTML allowlist, URLs, traces of what is removed, presentation.
 
-The sanitiser is nh3 (ammonia on html5ever, a real HTML5 parser) with the attribute rules
-below as its attribute filter, repeated until its output no longer changes: misnested
-markup can serialise to HTML that parses into another tree, and dropping an attribute can
-reorder the others, so one pass is not always its own fixed point. Callers do their own DOM
-edits first and sanitise last, so what is stored is always what html5ever serialised.
+One pass is two steps. `_prepare` does, in the DOM (selectolax/lexbor), what an allowlist
+cannot: media with a web source become a link to it (`[video] https://…`), removed blocks
+become `div`s so their words stay apart, task-list checkboxes become `☑ `/`☐ `, and an
+image without a usable source becomes its `alt` text. Then nh3 (ammonia on html5ever)
+keeps the allowlisted elements, attributes, URLs and CSS (`_attribute_filter`). Passes
+repeat until the output no longer changes (misnested markup can serialise to HTML that
+parses into another tree, and a dropped attribute can reorder the others), so sanitising
+twice equals sanitising once, byte for byte. Callers do their own DOM edits first and
+sanitise last: what is stored is always what html5ever serialised.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import nh3
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 #: Elements whose content is code (or fallback of code): removed with everything inside.
 CODE_TAGS = frozenset(
@@ -36,52 +40,102 @@ ALLOWED_TAGS = frozenset(
 )  # fmt: skip
 
 _GENERIC_ATTRIBUTES = frozenset({"class", "style", "dir", "lang", "title"})
+_CELL_ATTRIBUTES = frozenset({"colspan", "rowspan", "align", "valign", "width", "height", "bgcolor"})
 ALLOWED_ATTRIBUTES: dict[str, frozenset[str]] = {
     "*": _GENERIC_ATTRIBUTES,
-    "a": frozenset({"href", "data-mention", "data-user-id"}),
+    "a": frozenset({"href", "target"}),
     "img": frozenset({"src", "alt", "width", "height"}),
-    "td": frozenset({"colspan", "rowspan"}),
-    "th": frozenset({"colspan", "rowspan", "scope"}),
+    "table": frozenset({"border", "cellpadding", "cellspacing", "width", "align", "bgcolor"}),
+    "tr": frozenset({"align", "valign", "bgcolor"}),
+    "td": _CELL_ATTRIBUTES,
+    "th": _CELL_ATTRIBUTES | {"scope"},
     "col": frozenset({"span", "width"}),
-    "colgroup": frozenset({"span"}),
+    "colgroup": frozenset({"span", "width"}),
     "ol": frozenset({"start", "type"}),
     "li": frozenset({"data-list"}),
     "pre": frozenset({"spellcheck"}),
+    "p": frozenset({"align"}),
+    "div": frozenset({"align"}),
 }
 
-#: `style` properties kept (Quill writes colours and alignment inline).
+#: CSS properties kept: the presentation that carries meaning (colours, alignment, table
+#: borders, widths and padding). Values are checked by `_SAFE_STYLE_VALUE`.
 ALLOWED_STYLE_PROPERTIES = frozenset(
-    {"color", "background-color", "text-align", "text-decoration", "font-weight", "font-style"}
-)
+    {
+        "color", "background-color", "background", "text-align", "vertical-align",
+        "text-decoration", "font-weight", "font-style",
+        "border", "border-top", "border-right", "border-bottom", "border-left",
+        "border-width", "border-style", "border-color", "border-collapse", "border-spacing",
+        "width", "min-width", "max-width", "height",
+        "padding", "padding-top", "padding-right", "padding-bottom", "padding-left",
+    }
+)  # fmt: skip
 
-#: URL schemes kept in href/src; `data:` is narrowed further in `_attribute_filter`.
+#: URL schemes nh3 lets through to `_attribute_filter`, which narrows them per attribute.
 URL_SCHEMES = frozenset({"http", "https", "mailto", "tel", "mention", "data"})
+#: `href` schemes kept (SPEC §5); a canonical mention href is kept too.
+HREF_SCHEMES = ("http:", "https:", "mailto:", "tel:")
+#: `img src` schemes kept, and the raster `data:` images.
+IMAGE_SCHEMES = ("http:", "https:")
+_IMAGE_DATA_URL = re.compile(r"data:image/(?:png|jpeg|gif|webp)[;,]", re.I)
+_MENTION_URL = re.compile(r"mention://user/([0-9a-fA-F]{24})", re.I)
 
 LINK_REL = "noopener noreferrer nofollow"
 
-_URL_ATTRIBUTES = frozenset({"href", "src", "cite"})
-_IMAGE_DATA_URL = re.compile(r"data:image/(?:png|gif|jpe?g|webp|bmp|avif)[;,]", re.I)
-_BAD_URL = re.compile(r"^\s*(?:javascript|vbscript|livescript)\s*:", re.I)
 #: Colours, keywords and lengths only: no url(), expression(), comments, escapes or quotes.
-_STYLE_TOKEN = r"(?:#[0-9a-fA-F]{3,8}|(?:rgba?|hsla?)\([0-9., %]*\)|[a-zA-Z-]+|-?[0-9.]+(?:px|em|rem|pt|%)?)"
+_STYLE_TOKEN = (
+    r"(?:#[0-9a-fA-F]{3,8}|(?:rgba?|hsla?)\([0-9., %]*\)|[a-zA-Z-]+"
+    r"|-?[0-9.]+(?:px|em|rem|pt|pc|ex|ch|cm|mm|in|vw|vh|%)?)"
+)
 _SAFE_STYLE_VALUE = re.compile(rf"^{_STYLE_TOKEN}(?:[ ,]+{_STYLE_TOKEN})*$")
+_FORBIDDEN_STYLE = re.compile(r"expression|url|position|behavior|binding|javascript", re.I)
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: Sanitising passes at most; html5ever reaches its fixed point in two or three.
 _MAX_PASSES = 6
 _WHITESPACE = re.compile(r"\s+")
-#: nh3 gives every <a> the link rel; the canonical mention (SPEC §5) carries none.
-_MENTION_REL = re.compile(
-    r'(<a class="mention" data-mention="" data-user-id="([0-9a-f]{24})" '
-    r'href="mention://user/\2") rel="' + LINK_REL + '">'
-)
 
 #: Class and style values repeat across notes (editor classes, palette colours).
 _FILTER_CACHE_SIZE = 4096
 
 
+def browser_url(value: str) -> str:
+    """A URL attribute as a browser reads it: leading and trailing C0 controls and spaces
+    stripped, tabs and newlines removed (WHATWG URL parsing)."""
+    return value.strip("".join(map(chr, range(0x21)))).replace("\t", "").replace("\n", "").replace("\r", "")
+
+
+def mention_user_hex(href: str) -> str | None:
+    """The user hex of a `mention://user/<24 hex>` href (read as a browser reads it), else None."""
+    match = _MENTION_URL.fullmatch(browser_url(href))
+    return match.group(1).lower() if match else None
+
+
+def _web_url(value: str, schemes: tuple[str, ...]) -> str | None:
+    url = browser_url(value)
+    if url[:7].lower().startswith(schemes) and not _CONTROL_CHARS.search(url):
+        return url
+    return None
+
+
+def usable_href(value: str) -> str | None:
+    """The href kept (absolute http, https, mailto, tel, or a canonical mention), else None."""
+    hex_id = mention_user_hex(value)
+    if hex_id is not None:
+        return f"mention://user/{hex_id}"
+    return _web_url(value, HREF_SCHEMES)
+
+
+def usable_image_src(value: str) -> str | None:
+    """The `img src` kept (absolute http/https, or a raster `data:image`), else None."""
+    url = browser_url(value)
+    if _IMAGE_DATA_URL.match(url) and not _CONTROL_CHARS.search(url):
+        return url
+    return _web_url(value, IMAGE_SCHEMES)
+
+
 @lru_cache(maxsize=_FILTER_CACHE_SIZE)
-def _keep_classes(tag: str, value: str) -> str | None:
-    kept = [c for c in value.split() if c.startswith("ql-") or (c == "mention" and tag == "a")]
+def _keep_classes(value: str) -> str | None:
+    kept = [c for c in value.split() if c.startswith("ql-")]
     return " ".join(kept) if kept else None
 
 
@@ -91,23 +145,26 @@ def _clean_style(value: str) -> str | None:
     for declaration in value.split(";"):
         name, _, style_value = declaration.partition(":")
         name, style_value = name.strip().lower(), style_value.strip()
-        if name in ALLOWED_STYLE_PROPERTIES and _SAFE_STYLE_VALUE.match(style_value):
+        if (
+            name in ALLOWED_STYLE_PROPERTIES
+            and _SAFE_STYLE_VALUE.match(style_value)
+            and not _FORBIDDEN_STYLE.search(style_value)
+        ):
             kept.append(f"{name}: {style_value}")
     return "; ".join(kept) if kept else None
 
 
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     if attribute == "class":
-        return _keep_classes(tag, value)
-    if attribute in _URL_ATTRIBUTES:
-        stripped = value.strip()
-        if _BAD_URL.match(stripped):
-            return None
-        if stripped[:5].lower() == "data:":
-            return value if tag == "img" and attribute == "src" and _IMAGE_DATA_URL.match(stripped) else None
-        return value
+        return _keep_classes(value)
     if attribute == "style":
         return _clean_style(value)
+    if attribute == "href":
+        return usable_href(value)
+    if attribute == "src":
+        return usable_image_src(value)
+    if attribute == "target":
+        return value if value == "_blank" else None
     return value
 
 
@@ -129,6 +186,136 @@ def _cleaner() -> nh3.Cleaner:
     return nh3.Cleaner(**cleaner_options(), attribute_filter=_attribute_filter)
 
 
+# --- what an allowlist cannot do: traces of removed content, in the DOM ------------------
+
+#: Removed media and the word their link shows (`[video] https://…`).
+MEDIA_KINDS = {"iframe": "embed", "video": "video", "audio": "audio", "embed": "embed", "object": "embed"}
+#: Elements outside the allowlist that the browser draws as blocks (or as separate boxes):
+#: they become `div`s, so the words of two of them never run together.
+BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "center", "details", "dialog", "dir", "fieldset",
+        "footer", "form", "header", "hgroup", "legend", "listing", "main", "menu", "nav",
+        "search", "section", "summary", "select", "option", "optgroup", "datalist",
+        "textarea", "button", "label", "output", "multicol", "marquee",
+    }
+)  # fmt: skip
+CHECKED_BOX = "☑ "
+UNCHECKED_BOX = "☐ "
+#: The elements `_prepare` works on; the parser makes `<image>` an `img`.
+_DOM_TAGS = frozenset({*MEDIA_KINDS, *BLOCK_TAGS, "img", "image", "input"})
+_START_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
+
+
+def _media_source(node: LexborNode) -> str | None:
+    attrs = node.attributes
+    candidates = [attrs.get("src"), attrs.get("data")]
+    if node.tag in ("video", "audio"):
+        candidates += [source.attributes.get("src") for source in node.css("source")]
+    for candidate in candidates:
+        url = _web_url(candidate, IMAGE_SCHEMES) if candidate else None
+        if url is not None:
+            return url
+    return None
+
+
+def _media_kind(node: LexborNode) -> str:
+    if node.tag == "iframe" and "ql-video" in (node.attributes.get("class") or "").split():
+        return "video"
+    return MEDIA_KINDS[node.tag or ""]
+
+
+def _replace_with_children(tree: LexborHTMLParser, node: LexborNode, tag: str) -> None:
+    block = tree.create_node(tag)
+    for child in list(node.iter(include_text=True)):
+        block.insert_child(child)
+    node.replace_with(block)
+
+
+def _prepare(source: str) -> str:
+    """The DOM rules of one pass (see the module docstring); `source` itself when none applies."""
+    # An element exists only where its start tag is spelled: parse only when one may need work.
+    names = {name.lower() for name in _START_TAG_NAME.findall(source)}
+    selectors = names & _DOM_TAGS
+    if "image" in selectors:
+        selectors.add("img")
+    if "ul" in names and "data-checked" in source.lower():
+        selectors.add("ul[data-checked]")
+    if not selectors:
+        return source
+    tree = LexborHTMLParser(source, is_fragment=True)
+    nodes = tree.css(",".join(sorted(selectors - {"image"})))
+    changed = False
+    for node in reversed(nodes):  # innermost first, so a replaced element's content is final
+        tag = node.tag or ""
+        if tag == "img":
+            if usable_image_src(node.attributes.get("src") or "") is None:
+                node.replace_with((node.attributes.get("alt") or "").strip())
+                changed = True
+        elif tag == "input":
+            kind = (node.attributes.get("type") or "").strip().lower()
+            mark = (CHECKED_BOX if "checked" in node.attributes else UNCHECKED_BOX) if kind == "checkbox" else ""
+            node.replace_with(mark)
+            changed = True
+        elif tag == "ul":
+            mark = CHECKED_BOX if (node.attributes.get("data-checked") or "") == "true" else UNCHECKED_BOX
+            for item in node.css("li"):
+                _prepend_text(item, mark)
+            del node.attrs["data-checked"]
+            changed = True
+        elif tag in MEDIA_KINDS:
+            url = _media_source(node)
+            if url is not None:
+                link = tree.create_node("a")
+                link.attrs["href"] = url
+                link.insert_child(f"[{_media_kind(node)}] {url}")
+                node.insert_before(" ")
+                node.insert_after(" ")
+                node.replace_with(link)
+                changed = True
+        else:
+            _replace_with_children(tree, node, "div")
+            changed = True
+    return (tree.html or "") if changed else source
+
+
+def _prepend_text(node: LexborNode, text: str) -> None:
+    first = node.child
+    if first is None:
+        node.insert_child(text)
+    else:
+        first.insert_before(text)
+
+
+# --- the canonical mention, and no fake one ----------------------------------------------
+
+#: nh3's output for a mention: its href and the link rel, in either order (a dropped
+#: attribute before them swaps them); the canonical form (SPEC §5) carries no rel.
+_BARE_MENTION = re.compile(
+    r' (?:href="mention://user/([0-9a-f]{24})" rel="' + LINK_REL + r'"'
+    r'|rel="' + LINK_REL + r'" href="mention://user/([0-9a-f]{24})")'
+)
+#: Any anchor start tag in html5ever's serialisation (attributes always double-quoted).
+_ANCHOR_TAG = re.compile(r'<a((?: [^\s"\'>/=]+="[^"]*")*)>')
+_MENTION_HREF = re.compile(r' href="mention:[^"]*"')
+
+
+def _mention_anchor(match: re.Match[str]) -> str:
+    attributes = match.group(1)
+    bare = _BARE_MENTION.fullmatch(attributes)
+    if bare is not None:
+        hex_id = bare.group(1) or bare.group(2)
+        return f'<a class="mention" data-mention="" data-user-id="{hex_id}" href="mention://user/{hex_id}">'
+    return "<a" + _MENTION_HREF.sub("", attributes) + ">" if ' href="mention:' in attributes else match.group(0)
+
+
+def _finish(cleaned: str) -> str:
+    """nh3's output with mentions in the canonical form: an anchor whose only attribute is a
+    mention href becomes the canonical anchor, and any other anchor loses a mention href, so
+    no anchor but a canonical mention looks like one."""
+    return _ANCHOR_TAG.sub(_mention_anchor, cleaned) if 'href="mention:' in cleaned else cleaned
+
+
 #: The C0 controls but tab, LF and CR, and DEL, as UTF-8 bytes (each is one byte).
 _C0_AND_DEL = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
 
@@ -146,24 +333,22 @@ def drop_control_chars(text: str) -> str:
 def sanitize_html(html: str | None) -> str:
     """The SPEC §5 sanitiser: allowlisted HTML, control characters dropped, None → "".
 
-    Idempotent: `sanitize_html(sanitize_html(x)) == sanitize_html(x)`, as the passes repeat
-    until the output is stable. Links carry `rel="noopener noreferrer nofollow"`, except
-    canonical mention anchors, which keep the exact SPEC §5 form.
+    Idempotent: `sanitize_html(sanitize_html(x)) == sanitize_html(x)`, byte for byte, as
+    the passes repeat until the output is stable. Links carry `rel="noopener noreferrer
+    nofollow"`, except canonical mention anchors, which keep the exact SPEC §5 form.
     """
     if not html:
         return ""
     clean = _cleaner().clean
     source = drop_control_chars(html)
-    cleaned = clean(source)
+    cleaned = source
     for _ in range(_MAX_PASSES):
+        cleaned = _finish(clean(_prepare(source)))
         if cleaned == source:
             break
-        # Numeric references (`java&#1;script:`) decode to control characters whose removal
-        # could rejoin a scheme: they are dropped before every pass.
+        # Numeric references (`java&#1;script:`) decode to control characters: dropped
+        # before every pass.
         source = drop_control_chars(cleaned)
-        cleaned = clean(source)
-    if 'class="mention"' in cleaned:
-        cleaned = _MENTION_REL.sub(r"\1>", cleaned)
     return cleaned
 
 

@@ -5,7 +5,8 @@ Accepted forms:
   resolved through the note's `mentioned_users` (crm id → email) to the CDP user with that
   normalised email in the cid;
 - web form: any element with `data-mention` and `data-user-id="<CDP user hex>"`;
-- bare mobile form: `<a href="mention://user/<CDP user hex>">`.
+- bare mobile form: `<a href="mention://user/<CDP user hex>">`, the href read as a browser
+  reads it (leading spaces, `&#32;`, tabs or newlines do not hide it).
 
 Each becomes `<a class="mention" data-mention="" data-user-id="<hex>"
 href="mention://user/<hex>">@Name</a>`, Name being the name shown in the source; an
@@ -22,12 +23,12 @@ from typing import Any
 from bson import ObjectId
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from .html import browser_url, mention_user_hex
 from .identity import normalise_email
 from .types import CdpUser, Resolution
 
-_SELECTOR = 'span.mention[data-id], [data-mention], a[href^="mention:" i]'
+_SELECTOR = "span.mention[data-id], [data-mention], a[href]"
 _LEGACY_SELECTOR = "span.mention[data-id]"
-_MOBILE_HREF = re.compile(r"^\s*mention://user/([0-9a-fA-F]{24})\s*$", re.I)
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 _CRM_ID = re.compile(r"^\s*(\d{1,19})\s*$")
 
@@ -59,12 +60,11 @@ def _target_user(node: LexborNode, crm_emails: Mapping[int, str | None], resolut
     if "data-mention" in attrs or "data-user-id" in attrs:
         hex_id = (attrs.get("data-user-id") or "").strip()
         if not _HEX_ID.match(hex_id):
-            match = _MOBILE_HREF.match(attrs.get("href") or "")
-            hex_id = match.group(1) if match else ""
+            hex_id = mention_user_hex(attrs.get("href") or "") or ""
         return resolution.users_by_id.get(hex_id.lower()) if hex_id else None
     if node.tag == "a":
-        match = _MOBILE_HREF.match(attrs.get("href") or "")
-        return resolution.users_by_id.get(match.group(1).lower()) if match else None
+        from_href = mention_user_hex(attrs.get("href") or "")
+        return resolution.users_by_id.get(from_href) if from_href else None
     match = _CRM_ID.match(attrs.get("data-id") or "")
     if not match:
         return None
@@ -81,6 +81,14 @@ def _canonical_anchor(tree: LexborHTMLParser, user_id: ObjectId, name: str) -> L
     anchor.attrs["href"] = f"mention://user/{hex_id}"
     anchor.insert_child(f"@{name}")
     return anchor
+
+
+def _is_mention(node: LexborNode) -> bool:
+    """Whether a node of `_SELECTOR` is a mention: an anchor only by a `mention:` href."""
+    attrs = node.attributes
+    if node.tag != "a" or "data-mention" in attrs:
+        return True
+    return browser_url(attrs.get("href") or "")[:8].lower() == "mention:"
 
 
 def _inside(node: LexborNode, done: set[int]) -> bool:
@@ -112,7 +120,7 @@ def normalise_mentions(
     done: set[int] = set()
     unresolved = 0
     for node in nodes:
-        if _inside(node, done):
+        if _inside(node, done) or not _is_mention(node):
             continue
         done.add(node.mem_id)
         name = _shown_name(node)
@@ -123,6 +131,8 @@ def normalise_mentions(
             continue
         mentions.setdefault(user.id, {"user_id": user.id, "name": user.name})
         node.replace_with(_canonical_anchor(tree, user.id, name), move=True)
+    if not done:
+        return html, [], 0
     return tree.html or "", list(mentions.values()), unresolved
 
 

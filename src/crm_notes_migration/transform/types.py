@@ -11,7 +11,7 @@ from bson import ObjectId
 from ..config import DEFAULT_MAX_NOTE_HTML_BYTES
 
 #: Bumped whenever a rule of the core changes what it writes.
-TRANSFORM_VERSION = 1
+TRANSFORM_VERSION = 2
 
 #: Reason codes of SPEC §3, exactly.
 CONTACT_NOT_FOUND = "contact_not_found"

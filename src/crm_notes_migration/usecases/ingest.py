@@ -281,7 +281,7 @@ def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[
         if old is None or document_stays(old, contacts.get(lid, ()), new_sources.get(lid)):
             continue
         if _edited_in_cdp(old):
-            detail = (f"the CDP copy was edited by a user; the newer legacy version was not applied "
+            detail = (f"the CDP copy was edited by a user and stays; this legacy version was not applied "
                       f"(it would park anyway: {park['reason']}: {park['detail']})")
             out.append({**park, "reason": EDITED_IN_CDP, "detail": detail})
         elif store.remove_note(cid, old["_id"], old["updated_at"]):

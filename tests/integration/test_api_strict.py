@@ -82,6 +82,10 @@ def test_nesting_deeper_than_64_levels_is_a_422(api, depth, status):
         (("content_html",), "<p>a\ud800b</p>", "content_html"),
         (("attachments", 0, "file_name"), "x\udfff.pdf", "attachments.0.file_name"),
         (("author", "name"), "\ud83d", "author.name"),
+        (("created_at",), "9999-12-31T23:59:59-05:00", "created_at"),  # year 10000 in UTC
+        (("created_at",), "0001-01-01 00:00:00 BC", "created_at"),
+        (("updated_at",), "infinity", "updated_at"),
+        (("updated_at",), "2021-03-04T05:06:07", "updated_at"),  # naive
     ],
 )
 def test_a_bad_note_is_rejected_alone_naming_the_field(api, isolated_settings, path, value, named):

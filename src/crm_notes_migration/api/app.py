@@ -113,20 +113,23 @@ def _gauge_or_nan(read) -> float:
 MAX_BODY_DEPTH = 64
 
 
-def _loads(raw: bytes) -> Any:
+def _loads(raw: bytes) -> tuple[Any, bool]:
     """`json.loads`, by orjson when it can (same values); what orjson refuses (integers
     over 64 bits, NaN, invalid UTF-8, lone surrogates) is left to the standard parser to
-    accept or refuse. Raises ValueError for a body nested deeper than MAX_BODY_DEPTH."""
+    accept or refuse. Returns (value, whether orjson parsed it: then it holds no lone
+    surrogate). Raises ValueError for a body nested deeper than MAX_BODY_DEPTH."""
+    strict = True
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
+        strict = False
         try:
             value = json.loads(raw)
         except RecursionError:
             raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels") from None
     if _too_deep(value, MAX_BODY_DEPTH):
         raise ValueError(f"nested deeper than {MAX_BODY_DEPTH} levels")
-    return value
+    return value, strict
 
 
 def _too_deep(value: Any, budget: int) -> bool:
@@ -220,7 +223,7 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         """Accept a batch of notes (contract version 1); idempotent on `batch_id`."""
         raw = await _read_body(request, settings.max_batch_body_bytes)
         try:
-            payload = _loads(raw)
+            payload, by_orjson = _loads(raw)
             envelope = BatchEnvelope.model_validate(payload)
         except ValidationError as exc:
             raise ApiError(422, "not_a_batch", error_detail(exc)[:300]) from None
@@ -230,7 +233,7 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         if len(envelope.notes) > settings.max_batch_notes:
             raise ApiError(413, "too_many_notes", f"over {settings.max_batch_notes} notes")
         try:
-            outcome = await run_in_threadpool(intake.receive, payload, envelope)
+            outcome = await run_in_threadpool(intake.receive, payload, envelope, not by_orjson)
         except Conflict:
             batches_total.labels("conflict").inc()
             raise ApiError(409, "batch_id_conflict", "this batch_id was sent before with a different body")

@@ -73,14 +73,16 @@ def _usable_id(raw: Any) -> int | None:
     return value if ok else None
 
 
-def split_notes(cid: int, notes: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict]]:
-    """(accepted notes as contract JSON, rejections, parked records of the rejected)."""
+def split_notes(cid: int, notes: list[Any], check_text: bool = True
+                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict]]:
+    """(accepted notes as contract JSON, rejections, parked records of the rejected).
+    `check_text=False`: the notes come from orjson, so hold no lone surrogate."""
     accepted: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     parks: list[dict[str, Any]] = []
     seen: set[int] = set()
     for raw in notes:
-        note, detail = (validate_note(raw) if isinstance(raw, dict) else (None, "note: not an object"))
+        note, detail = (validate_note(raw, check_text) if isinstance(raw, dict) else (None, "note: not an object"))
         if note is not None and not _ints_fit(raw):
             note, detail = None, "an integer is out of the 64-bit range"
         lid = _usable_id(raw)
@@ -113,8 +115,9 @@ class BatchIntake:
         self.high_water_notes = high_water_notes
         self.contacts_of = contacts_of
 
-    def receive(self, payload: dict[str, Any], envelope: BatchEnvelope) -> Outcome:
-        """Answer one batch. Raises Conflict, Overloaded."""
+    def receive(self, payload: dict[str, Any], envelope: BatchEnvelope, check_text: bool = True) -> Outcome:
+        """Answer one batch. Raises Conflict, Overloaded. `check_text=False`: the body was
+        parsed by orjson, so holds no lone surrogate (see `split_notes`)."""
         body_sha = canonical_sha256(payload)
         known = self.ledger.get(envelope.batch_id)
         if known is not None:
@@ -122,7 +125,7 @@ class BatchIntake:
         if self.queue.queued_notes() >= self.high_water_notes:
             raise Overloaded()
         cid = envelope.cid
-        accepted, rejected, parks = split_notes(cid, envelope.notes)
+        accepted, rejected, parks = split_notes(cid, envelope.notes, check_text)
         response = {"batch_id": envelope.batch_id, "accepted": len(accepted), "rejected": rejected}
         now = datetime.now(timezone.utc)
         self.store.park(parks, now)

@@ -17,7 +17,14 @@ from ..cdp.store import MongoNoteStore
 from ..ingest import ingest_notes
 from ..memory import bound_heap_growth, settle_after_startup
 from ..transform import TransformOptions
-from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, build_broker, declare_ingest_actor
+from .broker import (
+    HEARTBEAT_INTERVAL_S,
+    QUEUE_NAME,
+    BatchQueue,
+    build_broker,
+    declare_ingest_actor,
+    retries_within,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +91,8 @@ def run_worker(settings, threads: int = DEFAULT_THREADS, stop: threading.Event |
     db = open_database(settings)
     ensure_indexes(db)
     broker = build_broker(settings)
-    declare_ingest_actor(broker, make_batch_handler(settings, db, BatchQueue(broker)))
+    declare_ingest_actor(broker, make_batch_handler(settings, db, BatchQueue(broker)),
+                         max_retries=retries_within(settings.job_retry_wait_s))
     settle_after_startup()
     worker = Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
     if threading.current_thread() is threading.main_thread():

@@ -45,6 +45,7 @@ def settings_env(settings: Settings, base: dict[str, str] | None = None) -> dict
         "QUEUE_NAMESPACE": settings.queue_namespace,
         "MIGRATION_API_WAIT_S": f"{settings.migration_api_wait_s:g}",
         "CRM_DATABASE_WAIT_S": f"{settings.crm_database_wait_s:g}",
+        "JOB_RETRY_WAIT_S": f"{settings.job_retry_wait_s:g}",
     }
     env.update({k: v for k, v in values.items() if v != ""})
     # glibc gives each thread its own malloc arena; with the API's, the worker's and the

@@ -112,6 +112,8 @@ def run_worker(settings: Settings, threads: int, stop: threading.Event | None = 
     db = prepared_cdp_database(settings)
     queue = batch_queue(settings)
     try:
-        consume(queue, batch_handler(settings, db, queue), threads=threads, stop=stop)
+        consume(
+            queue, batch_handler(settings, db, queue), threads=threads, stop=stop, retry_wait_s=settings.job_retry_wait_s
+        )
     finally:
         db.client.close()

@@ -29,6 +29,9 @@ DEFAULT_MIGRATION_API_WAIT_S = 300.0
 #: Seconds `run` keeps reconnecting to a CRM database whose connection dropped, and
 #: resuming where it was, before it gives up naming CRM_DATABASE_URL (SPEC §6a).
 DEFAULT_CRM_DATABASE_WAIT_S = 300.0
+#: Seconds a worker keeps retrying a batch that fails because the CDP store or Redis is
+#: away or restarting, with backoff, before the job fails for good (SPEC §6a).
+DEFAULT_JOB_RETRY_WAIT_S = 1200.0
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,7 @@ class Settings(BaseSettings):
     #: Wait budgets for transient outages (SPEC §6a).
     migration_api_wait_s: float = Field(default=DEFAULT_MIGRATION_API_WAIT_S, gt=0)
     crm_database_wait_s: float = Field(default=DEFAULT_CRM_DATABASE_WAIT_S, gt=0)
+    job_retry_wait_s: float = Field(default=DEFAULT_JOB_RETRY_WAIT_S, gt=0)
 
     @field_validator("crm_timezone")
     @classmethod

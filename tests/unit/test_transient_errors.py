@@ -90,3 +90,17 @@ def test_retries_are_bounded():
 )
 def test_crm_errors_of_the_connection_are_transient(exc, transient):
     assert crm_transient(exc) is transient
+
+
+def test_the_retry_budget_is_spread_over_about_job_retry_wait_s():
+    from crm_notes_migration.queue.broker import MAX_BACKOFF_MS, MIN_BACKOFF_MS, retries_within
+
+    assert retries_within(0.01) == 1
+    assert retries_within(60) < retries_within(1200)
+    # the mean delays of the retries cover the budget, and one retry fewer does not
+    for budget in (5.0, 60.0, 1200.0):
+        n = retries_within(budget)
+        means = [min(MIN_BACKOFF_MS * 2**k * 1.5, MAX_BACKOFF_MS * 0.75) / 1000 for k in range(n)]
+        assert sum(means) >= budget > sum(means[:-1])
+    assert retry_when(5, pymongo.errors.AutoReconnect("gone"), max_retries=6)
+    assert not retry_when(6, pymongo.errors.AutoReconnect("gone"), max_retries=6)

@@ -6,6 +6,7 @@ defaults (60 s heartbeat timeout, maintenance on 0.1 % of commands) can take man
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -29,9 +30,10 @@ HEARTBEAT_INTERVAL_S = 5.0
 #: messages of dead workers (10 %: an idle worker polls about once a second).
 MAINTENANCE_CHANCE = 100_000
 #: Transient failures (MongoDB or Redis away) are retried with exponential backoff
-#: between these bounds, this many times (about 20 minutes in all), then dead-lettered.
+#: between these bounds, for about JOB_RETRY_WAIT_S (`retries_within`), then dead-lettered.
 MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 60_000
+#: Retries of an actor declared without a budget (about 20 minutes).
 MAX_RETRIES = 25
 #: How long the "this batch is on the queue" marker lives in Redis.
 ENQUEUED_MARKER_TTL_S = 7 * 24 * 3600
@@ -61,9 +63,20 @@ def is_transient(exc: BaseException) -> bool:
     return is_transient_store_error(exc) or is_transient_queue_error(exc)
 
 
-def retry_when(retries: int, exc: BaseException) -> bool:
-    """Dramatiq's retry predicate: transient errors only, at most MAX_RETRIES times."""
-    return retries < MAX_RETRIES and is_transient(exc)
+def retry_when(retries: int, exc: BaseException, max_retries: int = MAX_RETRIES) -> bool:
+    """Dramatiq's retry predicate: transient errors only, at most `max_retries` times."""
+    return retries < max_retries and is_transient(exc)
+
+
+def retries_within(wait_s: float) -> int:
+    """How many retries Dramatiq's backoff (between MIN_BACKOFF_MS and MAX_BACKOFF_MS,
+    jittered up to twice, then down to half the cap) spreads over about `wait_s` seconds,
+    by their mean delays."""
+    total, retries = 0.0, 0
+    while total < wait_s:
+        total += min(MIN_BACKOFF_MS * 2**retries * 1.5, MAX_BACKOFF_MS * 0.75) / 1000
+        retries += 1
+    return max(1, retries)
 
 
 class FastJSONEncoder(JSONEncoder):
@@ -98,17 +111,19 @@ def build_broker(settings) -> RedisBroker:
     return broker
 
 
-def declare_ingest_actor(broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None]):
-    """The actor that runs `handler(cid, batch_id, notes)` for each message."""
+def declare_ingest_actor(broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None],
+                         max_retries: int = MAX_RETRIES):
+    """The actor that runs `handler(cid, batch_id, notes)` for each message; a job failing
+    on a transient error is retried up to `max_retries` times."""
     return dramatiq.actor(
         handler,
         broker=broker,
         actor_name=ACTOR_NAME,
         queue_name=QUEUE_NAME,
-        max_retries=MAX_RETRIES,
+        max_retries=max_retries,
         min_backoff=MIN_BACKOFF_MS,
         max_backoff=MAX_BACKOFF_MS,
-        retry_when=retry_when,
+        retry_when=functools.partial(retry_when, max_retries=max_retries),
         time_limit=30 * 60 * 1000,
     )
 

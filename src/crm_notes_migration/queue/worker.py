@@ -17,7 +17,7 @@ from ..cdp.batches import BatchLedger
 from crm_notes_migration.usecases.ingest import ingest_isolating
 from ..memory import bound_heap_growth, settle_after_startup
 from ..transform import TransformOptions
-from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor, is_transient
+from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor, is_transient, retries_within
 
 log = logging.getLogger(__name__)
 
@@ -84,13 +84,16 @@ def consume(
     handler: Callable[[int, str, list[dict[str, Any]]], None],
     threads: int = DEFAULT_THREADS,
     stop: threading.Event | None = None,
+    retry_wait_s: float | None = None,
 ) -> None:
     """Run `handler` on the queue's batches until SIGTERM/SIGINT (or `stop` is set), then stop
-    gracefully: running batches finish, prefetched ones go back on the queue."""
+    gracefully: running batches finish, prefetched ones go back on the queue. A batch failing
+    on a transient error is retried for about `retry_wait_s` (JOB_RETRY_WAIT_S)."""
     stop = stop or threading.Event()
     bound_heap_growth()
     broker = queue.broker
-    declare_ingest_actor(broker, handler)
+    retries = {} if retry_wait_s is None else {"max_retries": retries_within(retry_wait_s)}
+    declare_ingest_actor(broker, handler, **retries)
     settle_after_startup()
     worker = Worker(broker, worker_threads=threads, worker_timeout=IDLE_POLL_MS)
     if threading.current_thread() is threading.main_thread():

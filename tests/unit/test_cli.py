@@ -13,6 +13,9 @@ SPEC_COMMANDS = {
             "--no-wait", "--json"],
     "retry-parked": ["--cid"],
     "reconcile": ["--cid", "--report", "--sample", "--repair", "--json"],
+    "rollback": ["--cid", "--all", "--dry-run", "--include-edited", "--json"],
+    "status": ["--cid", "--json"],
+    "failed-jobs": ["--requeue", "--discard", "--id"],
 }
 
 
@@ -34,3 +37,10 @@ def test_every_registered_command_is_documented_in_the_readme():
     assert set(SPEC_COMMANDS) <= set(names)
     for name in names:
         assert f"| `{name}" in readme, f"README's command table lacks {name}"
+
+
+@pytest.mark.parametrize("args", [["rollback"], ["rollback", "--cid", "1", "--all"]])
+def test_rollback_wants_either_cids_or_all(args):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "give --cid ID (repeatable) or --all" in result.output

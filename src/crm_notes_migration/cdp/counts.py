@@ -17,8 +17,8 @@ from typing import Any
 from pymongo.database import Database
 
 from ..transform.note import SOURCE
-from .batches import BatchLedger
-from .mongo import CONTACT_NOTES, PARKED
+from .batches import QUEUED, BatchLedger
+from .mongo import BATCHES, CONTACT_NOTES, PARKED
 
 #: Documents per reply of the counting passes (each reply holds only `cid` and `reason`).
 PASS_BATCH = 10_000
@@ -66,3 +66,24 @@ def counts(db: Database, cid: int | None = None) -> dict[str, Any]:
     if cid is not None:
         return counts_for_cid(db, cid)
     return {"cids": counts_for_all(db)}
+
+
+def counts_for_cids(db: Database, cids: list[int]) -> dict[int, dict[str, Any]]:
+    """`counts_for_cid` of each of `cids`, by cid, in one pass per collection (pending
+    first, as there): every query names the cids (`$in`), and reads only `cid` (and
+    `reason`). On FerretDB each filtered query scans the whole collection, so a view of
+    many cids costs three scans instead of three per cid."""
+    wanted = sorted({int(c) for c in cids})
+    out = {c: {"cid": c, "migrated": 0, "parked": {}, "pending": 0} for c in wanted}
+    if not wanted:
+        return out
+    for r in db[BATCHES].find({"cid": {"$in": wanted}, "status": QUEUED}, {"_id": 0, "cid": 1, "accepted": 1}):
+        out[int(r["cid"])]["pending"] += int(r.get("accepted", 0))
+    notes = db[CONTACT_NOTES].find({"cid": {"$in": wanted}, "source": SOURCE}, {"_id": 0, "cid": 1},
+                                   batch_size=PASS_BATCH)
+    for r in notes:
+        out[int(r["cid"])]["migrated"] += 1
+    for r in db[PARKED].find({"cid": {"$in": wanted}}, {"_id": 0, "cid": 1, "reason": 1}, batch_size=PASS_BATCH):
+        by_reason, reason = out[int(r["cid"])]["parked"], r.get("reason", "")
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    return out

@@ -75,7 +75,7 @@ def status(
 
 
 def _execute(settings: Settings, cids: list[int] | None):
-    from ..cdp.counts import counts_for_cid
+    from ..cdp.counts import counts_for_cids
     from ..cdp.mongo import open_database
     from ..cdp.reconciliations import ReconciliationLog
     from ..source.crm import CrmSource
@@ -90,7 +90,7 @@ def _execute(settings: Settings, cids: list[int] | None):
         return run_status(
             selected,
             in_scope=in_scope,
-            counts=lambda c: counts_for_cid(db, c),
+            counts=lambda cids: counts_for_cids(db, cids),
             verdicts=ReconciliationLog(db).latest,
             signoffs=PendingSignoff(),
         )

@@ -38,3 +38,10 @@ def test_every_registered_command_is_documented_in_the_readme():
     assert set(SPEC_COMMANDS) <= set(names)
     for name in names:
         assert f"| `{name}" in readme, f"README's command table lacks {name}"
+
+
+@pytest.mark.parametrize("args", [["rollback"], ["rollback", "--cid", "1", "--all"]])
+def test_rollback_wants_either_cids_or_all(args):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "give --cid ID (repeatable) or --all" in result.output

@@ -74,7 +74,7 @@ def status(
 
 def _execute(settings: Settings, cids: list[int] | None):
     from crm_notes_migration import bootstrap
-    from crm_notes_migration.cdp.counts import counts_for_cid
+    from crm_notes_migration.cdp.counts import counts_for_cids
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
     from crm_notes_migration.cdp.signoffs import SignoffLog, migration_fingerprints
     from crm_notes_migration.usecases.signoff import RecordedSignoff
@@ -93,7 +93,7 @@ def _execute(settings: Settings, cids: list[int] | None):
         return run_status(
             selected,
             in_scope=in_scope,
-            counts=lambda c: counts_for_cid(db, c),
+            counts=lambda cids: {int(c["cid"]): c for c in counts_for_cids(db, cids)},
             verdicts=ReconciliationLog(db).latest,
             signoffs=RecordedSignoff(SignoffLog(db).latest(selected), migration_fingerprints(db, selected)),
         )

@@ -83,11 +83,6 @@ class Checkpoint:
                 self._db.execute("DELETE FROM cid_pass WHERE source = ? AND cid = ?", (self.source, cid))
                 self._db.execute("DELETE FROM acked_batch WHERE source = ? AND cid = ?", (self.source, cid))
 
-    def has_state(self, cid: int) -> bool:
-        """Whether a pass of this cid is recorded."""
-        row = self._db.execute("SELECT 1 FROM cid_pass WHERE source = ? AND cid = ?", (self.source, cid)).fetchone()
-        return row is not None
-
     def open_pass(self, cid: int, current_max_id: int) -> CidPass:
         """Resume this cid's open pass, or start a new one with `current_max_id` as high-water mark."""
         row = self._db.execute(

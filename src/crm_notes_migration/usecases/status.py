@@ -92,17 +92,18 @@ def status(
     cids: Sequence[int],
     *,
     in_scope: Mapping[int, int],
-    counts: Callable[[int], Mapping[str, Any]],
+    counts: Callable[[list[int]], Mapping[int, Mapping[str, Any]]],
     verdicts: Callable[[list[int]], Mapping[int, Mapping[str, Any]]],
     signoffs: SignoffSource,
 ) -> StatusReport:
-    """The status of `cids` (ascending): `in_scope` from the CRM's counts, `counts(cid)` the
-    CDP's `{migrated, parked, pending}`, `verdicts(cids)` the last reconcile records."""
+    """The status of `cids` (ascending): `in_scope` from the CRM's counts, `counts(cids)` the
+    CDP's `{migrated, parked, pending}` by cid, `verdicts(cids)` the last reconcile records."""
     selected = sorted(set(cids))
     recorded = verdicts(selected)
+    figures = counts(selected)
     rows: list[CidStatus] = []
     for cid in selected:
-        c = counts(cid)
+        c = figures.get(cid, {})
         record = recorded.get(cid)
         rows.append(
             CidStatus(

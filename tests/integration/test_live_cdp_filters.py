@@ -17,8 +17,9 @@ from crm_notes_migration.cdp.mongo import CONTACT_NOTES, ensure_indexes, open_da
 from crm_notes_migration.cdp.resolve import contacts_by_person
 from crm_notes_migration.cdp.store import MongoNoteStore
 from crm_notes_migration.usecases.extract import build_batch
-from crm_notes_migration.queue.worker import make_batch_handler
+from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 from crm_notes_migration.usecases.reconcile.service import reconcile, select_cids
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
 from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
@@ -101,7 +102,7 @@ def test_every_query_on_contact_notes_names_its_cids_and_the_migration_source(is
             one = reconcile(db, source, cids, tz=tz, options=options)
             monkeypatch.setattr(note_streams, "SNAPSHOT_MIN_CIDS", 1)  # FerretDB's one pass too
             other = reconcile(db, source, cids, tz=tz, options=options)
-            retry_parked_notes(settings, db, source.known_cids())
+            retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), source.known_cids())
     finally:
         db.client.close()
 

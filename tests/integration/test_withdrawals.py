@@ -13,7 +13,7 @@ from bson.raw_bson import RawBSONDocument
 
 from crm_notes_migration.cdp.batches import DONE, BatchLedger
 from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.queue.worker import make_batch_handler
+from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 
 from .cdp_support import ApiServer, add_contacts, batch, note
 

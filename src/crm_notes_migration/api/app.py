@@ -260,7 +260,7 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         """Withdraw migration documents of one cid (notes that left scope, or a rollback)."""
         raw = await _read_body(request, settings.max_batch_body_bytes)
         try:
-            wanted = parse_withdrawal(_loads(raw), settings.max_batch_notes)
+            wanted = parse_withdrawal(_loads(raw)[0], settings.max_batch_notes)
         except InvalidWithdrawal as exc:
             raise ApiError(422, "not_a_withdrawal", str(exc)) from None
         except OverflowError as exc:

@@ -39,6 +39,10 @@ def test_small_seed_lands_as_expected(isolated_settings, tmp_path):
         assert {"contact_not_found", "ambiguous_contact", "content_too_large"} <= reasons
         db = open_database(settings)
         total = sum(e["in_scope"] for e in expected.values())
-        assert db.contact_notes.count_documents({}) + db.contact_notes_migration_parked.count_documents({}) == total
+        migrated = db.contact_notes.count_documents({"source": "crm_migration"})
+        assert migrated + db.contact_notes_migration_parked.count_documents({}) == total
+        # the seed's CDP-authored notes are still there, beside the migration documents
+        authored = expectations.to_json()["cdp_authored"]["notes"]
+        assert authored > 0 and db.contact_notes.count_documents({}) == migrated + authored
     finally:
         assert stop_process(worker) == 0

@@ -68,7 +68,8 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         # 2. break things: one of each kind, in different cids where possible
         db = pymongo.MongoClient(settings.cdp_mongodb_uri, tz_aware=True)[settings.cdp_mongodb_db]
         cids = sorted(int(c) for c in expectations["per_cid"])
-        docs = {c: sorted(db.contact_notes.find({"cid": c}), key=lambda d: d["legacy_crm_note_id"]) for c in cids}
+        docs = {c: sorted(db.contact_notes.find({"cid": c, "source": "crm_migration"}), key=lambda d: d["legacy_crm_note_id"])
+                for c in cids}
         gone, tampered, moved, edited = docs[cids[0]][0], docs[cids[1]][1], docs[cids[1]][2], docs[cids[2]][0]
         soft_deleted = docs[cids[2]][3]
         parked = next(db.contact_notes_migration_parked.find({"cid": cids[0]}), None)

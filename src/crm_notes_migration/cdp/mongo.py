@@ -114,3 +114,15 @@ def put_per_cid(coll: Collection[Any], cid: int, doc: dict[str, Any]) -> None:
             return
         except DuplicateKeyError:
             continue
+
+
+def cids_with_migration_records(db: Database[Any], cids: Iterable[int]) -> set[int]:
+    """Those of `cids` of which the migration holds a migration document or a parked record
+    (one short query per cid, each naming it)."""
+    held = set()
+    for cid in sorted({int(c) for c in cids}):
+        if db[CONTACT_NOTES].find_one(migration_documents(cid), {"_id": 1}) is not None:
+            held.add(cid)
+        elif db[PARKED].find_one({"cid": cid}, {"_id": 1}) is not None:
+            held.add(cid)
+    return held

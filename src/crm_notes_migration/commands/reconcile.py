@@ -87,6 +87,7 @@ def reconcile(
         crm-notes-migrate reconcile --report qa.html --sample 20 --json
     """
     from crm_notes_migration import bootstrap
+    from crm_notes_migration.cdp.mongo import cids_with_migration_records
     from crm_notes_migration.usecases.reconcile.service import default_workers, reconcile_and_repair, select_cids
     from crm_notes_migration.usecases.reconcile.service import reconcile as run_reconcile
 
@@ -100,12 +101,13 @@ def reconcile(
     tz = ZoneInfo(settings.crm_timezone)
     options = bootstrap.transform_options(settings)
     db = bootstrap.cdp_database(settings)
+    db.client.admin.command("ping")  # an unreachable store is one line before any work
     client = bootstrap.api_client(settings) if settings.migration_api_token else None
     sample_size = sample if report else 0
     progress = None if json_out else (lambda ledger: print(_line(ledger), file=sys.stderr, flush=True))
     try:
         with bootstrap.crm_source(settings) as source:
-            cids = select_cids(source, cid)
+            cids = select_cids(source, cid, held=lambda asked: cids_with_migration_records(db, asked))
             parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
             if repair:
                 result = reconcile_and_repair(db, source, cids, tz=tz, options=options, client=client,

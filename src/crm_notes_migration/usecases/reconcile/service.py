@@ -55,15 +55,21 @@ class Reconciliation:
         }
 
 
-def select_cids(source: CrmSource, wanted: Sequence[int] | None) -> list[int]:
+def select_cids(
+    source: CrmSource, wanted: Sequence[int] | None, held: Callable[[list[int]], set[int]] | None = None
+) -> list[int]:
     """The asked cids, or the CRM's list of cids (every cid with notes, in scope or not,
     so a cid whose notes were all soft-deleted still shows its extras). Never a read of
-    the CDP's collections: they hold every tenant's notes (SPEC §3). An asked cid the CRM
-    does not know is an error (`UnknownCids`)."""
+    the CDP's collections for "all": they hold every tenant's notes (SPEC §3). An asked cid
+    that neither the CRM nor the migration's own records (`held`) know is an error
+    (`UnknownCids`); one the CRM lost but the migration holds is reconciled (its extras)."""
     if wanted:
         unknown = source.unknown_cids(sorted(set(wanted)))
+        if unknown and held is not None:
+            kept = held(unknown)
+            unknown = [c for c in unknown if c not in kept]
         if unknown:
-            raise UnknownCids(unknown)
+            raise UnknownCids(unknown, "neither the CRM nor the migration's records know")
         return sorted(set(wanted))
     return source.known_cids()
 

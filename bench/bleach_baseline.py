@@ -1,4 +1,5 @@
 """The comparison job: the same content step done with bleach + BeautifulSoup (html.parser)."""
+
 from __future__ import annotations
 
 import re
@@ -7,17 +8,24 @@ import bleach
 from bs4 import BeautifulSoup
 
 from crm_notes_migration.transform.html import (
-    ALLOWED_ATTRIBUTES, ALLOWED_TAGS, CODE_TAGS, drop_control_chars,
+    ALLOWED_ATTRIBUTES,
+    ALLOWED_TAGS,
+    CODE_TAGS,
+    drop_control_chars,
 )
 from crm_notes_migration.transform.identity import normalise_email
 
 _MOBILE = re.compile(r"^\s*mention://user/([0-9a-fA-F]{24})\s*$", re.I)
 #: No `style` (bleach's CSS sanitiser needs tinycss2, not installed): a little less work for bleach.
-_ATTRIBUTES = {tag: sorted((attrs - {"style"}) | ({"rel"} if tag == "a" else set()))
-               for tag, attrs in ALLOWED_ATTRIBUTES.items()}
+_ATTRIBUTES = {
+    tag: sorted((attrs - {"style"}) | ({"rel"} if tag == "a" else set())) for tag, attrs in ALLOWED_ATTRIBUTES.items()
+}
 _CLEANER = bleach.Cleaner(
-    tags=ALLOWED_TAGS, attributes=_ATTRIBUTES, protocols={"http", "https", "mailto", "tel", "mention", "data"},
-    strip=True, strip_comments=True,
+    tags=ALLOWED_TAGS,
+    attributes=_ATTRIBUTES,
+    protocols={"http", "https", "mailto", "tel", "mention", "data"},
+    strip=True,
+    strip_comments=True,
 )
 
 
@@ -51,8 +59,15 @@ def bleach_transform_content(html, note, resolution):
             tag.replace_with(f"@{name}")
             continue
         mentions.setdefault(user.id, {"user_id": user.id, "name": user.name})
-        anchor = soup.new_tag("a", attrs={"class": "mention", "data-mention": "", "data-user-id": str(user.id),
-                                          "href": f"mention://user/{user.id}"})
+        anchor = soup.new_tag(
+            "a",
+            attrs={
+                "class": "mention",
+                "data-mention": "",
+                "data-user-id": str(user.id),
+                "href": f"mention://user/{user.id}",
+            },
+        )
         anchor.string = f"@{name}"
         tag.replace_with(anchor)
     for link in soup.find_all("a"):

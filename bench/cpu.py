@@ -1,4 +1,5 @@
 """CPU seconds of processes and of this machine's local services, for the benchmarks."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable

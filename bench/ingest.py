@@ -26,6 +26,7 @@ The default size gives ~26 batches: with 4 worker threads, a handful of batches 
 default, 4000 notes, made 10) measures mostly the start and the tail of a run, not the
 rate a migration runs at.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,13 +46,13 @@ from zoneinfo import ZoneInfo
 import psutil
 import pymongo
 
+from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.cdp.mongo import BATCHES, CONTACT_NOTES, PARKED, ensure_indexes, open_database
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.config import Settings
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.queue.broker import QUEUE_NAME, BatchQueue, build_broker
 from crm_notes_migration.queue.worker import DEFAULT_THREADS
-from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions, legacy_note_to_contract, transform_note
 
@@ -77,12 +78,12 @@ def transform_results(settings, db, batches) -> dict:
     results = {}
     for cid, raw in batches:
         notes = [NoteV1.model_validate(n) for n in raw]
-        for note, res in zip(notes, resolve_notes(db, cid, notes)):
+        for note, res in zip(notes, resolve_notes(db, cid, notes), strict=False):
             results[(cid, note.legacy_crm_note_id)] = transform_note(cid, note, res, options)
     return results
 
 
-def ceiling(db, docs, local: "LocalCpu | None" = None) -> float:
+def ceiling(db, docs, local: LocalCpu | None = None) -> float:
     """Notes/s of inserting `docs`; `local`, if given, measures the CPU of the inserts."""
     coll = db["bench_ceiling"]
     coll.drop()
@@ -90,7 +91,7 @@ def ceiling(db, docs, local: "LocalCpu | None" = None) -> float:
     with local or contextlib.nullcontext():
         started = time.perf_counter()
         for i in range(0, len(docs), BATCH):
-            coll.insert_many([dict(d) for d in docs[i:i + BATCH]], ordered=False)
+            coll.insert_many([dict(d) for d in docs[i : i + BATCH]], ordered=False)
         elapsed = time.perf_counter() - started
     coll.drop()
     return len(docs) / elapsed
@@ -98,9 +99,14 @@ def ceiling(db, docs, local: "LocalCpu | None" = None) -> float:
 
 def _env(settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(CRM_DATABASE_URL=settings.crm_database_url, CDP_MONGODB_URI=settings.cdp_mongodb_uri,
-               CDP_MONGODB_DB=settings.cdp_mongodb_db, REDIS_URL=settings.redis_url,
-               QUEUE_NAMESPACE=settings.queue_namespace, MIGRATION_API_TOKEN="bench")
+    env.update(
+        CRM_DATABASE_URL=settings.crm_database_url,
+        CDP_MONGODB_URI=settings.cdp_mongodb_uri,
+        CDP_MONGODB_DB=settings.cdp_mongodb_db,
+        REDIS_URL=settings.redis_url,
+        QUEUE_NAMESPACE=settings.queue_namespace,
+        MIGRATION_API_TOKEN="bench",
+    )
     return env
 
 
@@ -145,7 +151,7 @@ class LocalCpu:
         services = local_service_cpu_s(STORE_PROCESSES + QUEUE_PROCESSES)
         return services, sum(process_cpu_s(p) for p in self.watched), process_cpu_s(psutil.Process())
 
-    def __enter__(self) -> "LocalCpu":
+    def __enter__(self) -> LocalCpu:
         self._start = self._read()
         self._t0 = time.perf_counter()
         return self
@@ -183,17 +189,17 @@ class Round(NamedTuple):
         return self.notes_per_s / ((self.ceiling_before + self.ceiling_after) / 2)
 
 
-def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
-                worker: list[str] = WORKER) -> Round:
+def run_workers(settings, db, batches, n_workers: int, landed: int, run: str, worker: list[str] = WORKER) -> Round:
     """Landed notes/s, peak RSS and CPU time of n_workers processes of `worker`."""
     for name in (CONTACT_NOTES, PARKED, BATCHES):  # a fresh store each run
         db[name].delete_many({})
     ensure_indexes(db)
     launched_ms = time.time() * 1000
     command = [*worker, "--threads", str(DEFAULT_THREADS)]
-    procs = [subprocess.Popen(command,
-                              env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-             for _ in range(n_workers)]
+    procs = [
+        subprocess.Popen(command, env=_env(settings), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(n_workers)
+    ]
     broker = build_broker(settings)
     queue = BatchQueue(broker)
     peak = 0.0
@@ -204,10 +210,8 @@ def run_workers(settings, db, batches, n_workers: int, landed: int, run: str,
                 queue.enqueue_batch(cid, f"bench-{run}-{k}", notes)
             while broker.do_qsize(QUEUE_NAME) > 0:
                 for p in procs:
-                    try:
+                    with contextlib.suppress(psutil.Error):
                         peak = max(peak, psutil.Process(p.pid).memory_info().rss / 2**20)
-                    except psutil.Error:
-                        pass
                 time.sleep(0.05)
     finally:
         for p in procs:
@@ -230,22 +234,25 @@ def ratio_round(settings, db, batches, docs, run: str, worker: list[str] = WORKE
     if first.store_s is not None and second.store_s is not None:
         store_us = 1e6 * (first.store_s + second.store_s) / (2 * len(docs))
     busy = (first.all_s + second.all_s) / (first.elapsed_s + second.elapsed_s)
-    return one._replace(ceiling_before=before, ceiling_after=after, ceiling_store_us=store_us,
-                        ceiling_busy_cores=busy)
+    return one._replace(ceiling_before=before, ceiling_after=after, ceiling_store_us=store_us, ceiling_busy_cores=busy)
 
 
 def _describe(r: Round, notes: int) -> str:
-    return (f"ceiling insert_many(1000, unordered) {r.ceiling_before:.0f}/{r.ceiling_after:.0f} notes/s; "
-            f"1 worker ({DEFAULT_THREADS} threads) {r.notes_per_s:.0f} notes/s landed, ratio {r.ratio:.2f}, "
-            f"worker CPU {r.cpu_s:.2f} s ({1e6 * r.cpu_s / notes:.0f} µs per note), peak RSS {r.peak_rss_mb:.0f} MB"
-            f"{_where_cpu_went(r)}")
+    return (
+        f"ceiling insert_many(1000, unordered) {r.ceiling_before:.0f}/{r.ceiling_after:.0f} notes/s; "
+        f"1 worker ({DEFAULT_THREADS} threads) {r.notes_per_s:.0f} notes/s landed, ratio {r.ratio:.2f}, "
+        f"worker CPU {r.cpu_s:.2f} s ({1e6 * r.cpu_s / notes:.0f} µs per note), peak RSS {r.peak_rss_mb:.0f} MB"
+        f"{_where_cpu_went(r)}"
+    )
 
 
 def _where_cpu_went(r: Round) -> str:
     if r.store_us is None or r.ceiling_store_us is None:
         return "; no local store process: store CPU not measured"
-    return (f"; store CPU per landed note {r.store_us:.0f} µs (ceiling {r.ceiling_store_us:.0f}), "
-            f"cores busy {r.busy_cores:.1f} (ceiling {r.ceiling_busy_cores:.1f}) of {os.cpu_count()}")
+    return (
+        f"; store CPU per landed note {r.store_us:.0f} µs (ceiling {r.ceiling_store_us:.0f}), "
+        f"cores busy {r.busy_cores:.1f} (ceiling {r.ceiling_busy_cores:.1f}) of {os.cpu_count()}"
+    )
 
 
 def bounds(settings, db, batches, docs, results, rounds: int, notes: int) -> None:
@@ -270,16 +277,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=20000)
     parser.add_argument("--cids", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="ceiling / 1 worker / ceiling rounds; the figures are medians over rounds")
-    parser.add_argument("--bounds", action="store_true",
-                        help="also measure the worker with a transform-free and a sanitise-only transform")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="ceiling / 1 worker / ceiling rounds; the figures are medians over rounds"
+    )
+    parser.add_argument(
+        "--bounds",
+        action="store_true",
+        help="also measure the worker with a transform-free and a sanitise-only transform",
+    )
     args = parser.parse_args()
     suffix = uuid.uuid4().hex[:8]
     base = Settings()
-    settings = base.model_copy(update={
-        "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
-        "cdp_mongodb_db": f"cdp_bench_{suffix}", "queue_namespace": f"cnm-bench-{suffix}"})
+    settings = base.model_copy(
+        update={
+            "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
+            "cdp_mongodb_db": f"cdp_bench_{suffix}",
+            "queue_namespace": f"cnm-bench-{suffix}",
+        }
+    )
     import psycopg
 
     try:
@@ -289,8 +304,10 @@ def main() -> None:
         results = transform_results(settings, db, batches)
         docs = [r.document for r in results.values() if r.document is not None]
         notes = sum(len(b) for _, b in batches)
-        print(f"cores={os.cpu_count()} notes={notes} landing={len(docs)} "
-              f"batches={len(batches)} (enqueued directly on Redis, no HTTP)")
+        print(
+            f"cores={os.cpu_count()} notes={notes} landing={len(docs)} "
+            f"batches={len(batches)} (enqueued directly on Redis, no HTTP)"
+        )
         # The machine is shared: the ceiling is measured just before and just after each
         # worker run, and each round's ratio is against the mean of the two.
         rounds = []
@@ -298,19 +315,25 @@ def main() -> None:
             rounds.append(ratio_round(settings, db, batches, docs, str(rnd)))
             print(f"round {rnd}: {_describe(rounds[-1], notes)}")
         two = run_workers(settings, db, batches, 2, len(docs), "two")
-        print(f"2 workers ({DEFAULT_THREADS} threads): {two.notes_per_s:.0f} notes/s landed, "
-              f"peak RSS {two.peak_rss_mb:.0f} MB")
+        print(
+            f"2 workers ({DEFAULT_THREADS} threads): {two.notes_per_s:.0f} notes/s landed, "
+            f"peak RSS {two.peak_rss_mb:.0f} MB"
+        )
         if args.bounds:
             bounds(settings, db, batches, docs, results, args.rounds, notes)
         if all(r.store_us is not None and r.ceiling_store_us is not None for r in rounds):
-            print(f"cpu store_us_per_landed_note={median(r.store_us for r in rounds):.0f} "
-                  f"ceiling_store_us_per_note={median(r.ceiling_store_us for r in rounds):.0f} "
-                  f"busy_cores={median(r.busy_cores for r in rounds):.1f} "
-                  f"ceiling_busy_cores={median(r.ceiling_busy_cores for r in rounds):.1f} cores={os.cpu_count()}")
-        print(f"ingest notes_per_s={median(r.notes_per_s for r in rounds):.0f} "
-              f"ceiling_notes_per_s={median((r.ceiling_before + r.ceiling_after) / 2 for r in rounds):.0f} "
-              f"ratio={median(r.ratio for r in rounds):.2f} "
-              f"worker_rss_mb={max([r.peak_rss_mb for r in rounds] + [two.peak_rss_mb]):.0f}")
+            print(
+                f"cpu store_us_per_landed_note={median(r.store_us for r in rounds):.0f} "
+                f"ceiling_store_us_per_note={median(r.ceiling_store_us for r in rounds):.0f} "
+                f"busy_cores={median(r.busy_cores for r in rounds):.1f} "
+                f"ceiling_busy_cores={median(r.ceiling_busy_cores for r in rounds):.1f} cores={os.cpu_count()}"
+            )
+        print(
+            f"ingest notes_per_s={median(r.notes_per_s for r in rounds):.0f} "
+            f"ceiling_notes_per_s={median((r.ceiling_before + r.ceiling_after) / 2 for r in rounds):.0f} "
+            f"ratio={median(r.ratio for r in rounds):.2f} "
+            f"worker_rss_mb={max([r.peak_rss_mb for r in rounds] + [two.peak_rss_mb]):.0f}"
+        )
     finally:
         pymongo.MongoClient(settings.cdp_mongodb_uri).drop_database(settings.cdp_mongodb_db)
         r = build_broker(settings).client

@@ -18,6 +18,7 @@ namespace) on the local services. Figures:
 - peak RSS of the extractor, the API and the worker (psutil, sampled every 0.2 s).
 Last line: `pipeline notes=<n> wall_s=<n> notes_per_s=<n> vs_ceiling=<r> vs_naive=<r> rss_mb_max=<n>`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,12 @@ import psutil
 import psycopg
 import pymongo
 
+from crm_notes_devtools.seed.loader import load_seed
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.cdp.batches import BatchLedger
 from crm_notes_migration.config import Settings
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
 from crm_notes_migration.queue.worker import DEFAULT_THREADS
-from crm_notes_devtools.seed.loader import load_seed
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 
 from .cpu import process_cpu_s, service_cpu_s
 
@@ -133,7 +134,7 @@ def _ceiling(db) -> tuple[float, int]:
     scratch.drop()
     started = time.perf_counter()
     for i in range(0, len(docs), INSERT_CHUNK):
-        scratch.insert_many(docs[i:i + INSERT_CHUNK], ordered=False)
+        scratch.insert_many(docs[i : i + INSERT_CHUNK], ordered=False)
     elapsed = time.perf_counter() - started
     scratch.drop()
     return len(docs) / elapsed, len(docs)
@@ -143,18 +144,33 @@ def _naive(settings: Settings, db) -> tuple[float, int]:
     scratch = db["bench_naive"]
     scratch.drop()
     with psycopg.connect(settings.crm_database_url) as conn:
-        ids = [r[0] for r in conn.execute(
-            "SELECT id FROM crm_notes WHERE deleted_at IS NULL AND crm_person_id IS NOT NULL ORDER BY id LIMIT %s",
-            (NAIVE_SAMPLE,))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM crm_notes WHERE deleted_at IS NULL AND crm_person_id IS NOT NULL ORDER BY id LIMIT %s",
+                (NAIVE_SAMPLE,),
+            )
+        ]
         started = time.perf_counter()
         for note_id in ids:
-            row = conn.execute("SELECT id, cid, crm_person_id, content, created_by, created_at, updated_at"
-                               " FROM crm_notes WHERE id = %s", (note_id,)).fetchone()
+            row = conn.execute(
+                "SELECT id, cid, crm_person_id, content, created_by, created_at, updated_at"
+                " FROM crm_notes WHERE id = %s",
+                (note_id,),
+            ).fetchone()
             contact = db.contacts.find_one({"cid": row[1], "source_id": str(row[2])})
             if contact is None:
                 continue
-            scratch.insert_one({"cid": row[1], "contact_id": contact["_id"], "content": row[3],
-                                "legacy_crm_note_id": row[0], "created_at": row[5], "updated_at": row[6] or row[5]})
+            scratch.insert_one(
+                {
+                    "cid": row[1],
+                    "contact_id": contact["_id"],
+                    "content": row[3],
+                    "legacy_crm_note_id": row[0],
+                    "created_at": row[5],
+                    "updated_at": row[6] or row[5],
+                }
+            )
         elapsed = time.perf_counter() - started
     scratch.drop()
     return len(ids) / elapsed, len(ids)
@@ -173,7 +189,12 @@ class RunTiming:
 
 
 def run_until_drained(
-    stack: LocalStack, db, sampler: RssSampler, workdir: Path, batch_size: int, concurrency: int,
+    stack: LocalStack,
+    db,
+    sampler: RssSampler,
+    workdir: Path,
+    batch_size: int,
+    concurrency: int,
     wait_timeout_s: float = 7200,
 ) -> RunTiming:
     """`crm-notes-migrate run --json` as a subprocess (sampled as "extractor") until it exits,
@@ -181,10 +202,23 @@ def run_until_drained(
     watcher = DrainWatcher(db, BatchQueue(build_broker(stack.settings)))
     watcher.start()
     started = time.perf_counter()
-    run = subprocess.Popen(cli_command("run", "--json", "--batch-size", str(batch_size),
-                                       "--concurrency", str(concurrency), "--wait-timeout", f"{wait_timeout_s:.0f}"),
-                           cwd=workdir, env=settings_env(stack.settings),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        cli_command(
+            "run",
+            "--json",
+            "--batch-size",
+            str(batch_size),
+            "--concurrency",
+            str(concurrency),
+            "--wait-timeout",
+            f"{wait_timeout_s:.0f}",
+        ),
+        cwd=workdir,
+        env=settings_env(stack.settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sampler.pids["extractor"] = run.pid
     err_lines: list[str] = []
     last_handed_over = [started]
@@ -205,8 +239,14 @@ def run_until_drained(
     drained_at = watcher.drained_after(last_handed_over[0])
     if drained_at is None:  # drained before the last cid was reported handed over
         drained_at = last_handed_over[0]
-    return RunTiming(sent_s=last_handed_over[0] - started, drained_s=drained_at - started, run_s=ended - started,
-                     returncode=run.returncode, out=out, err="".join(err_lines))
+    return RunTiming(
+        sent_s=last_handed_over[0] - started,
+        drained_s=drained_at - started,
+        run_s=ended - started,
+        returncode=run.returncode,
+        out=out,
+        err="".join(err_lines),
+    )
 
 
 def print_run_failure(timing: RunTiming) -> None:
@@ -237,13 +277,19 @@ def main() -> None:
 
     suffix = uuid.uuid4().hex[:8]
     base = Settings(_env_file=None)
-    settings = base.model_copy(update={
-        "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
-        "cdp_mongodb_db": f"cdp_bench_{suffix}", "queue_namespace": f"crm-notes-bench-{suffix}",
-        "migration_api_token": uuid.uuid4().hex,
-    })
-    print(f"cores={os.cpu_count()} notes={args.notes} cids={args.cids} workers={args.workers}"
-          f" worker_threads={args.worker_threads} batch_size={args.batch_size} concurrency={args.concurrency}", flush=True)
+    settings = base.model_copy(
+        update={
+            "crm_database_url": base.crm_database_url.rsplit("/", 1)[0] + f"/crm_bench_{suffix}",
+            "cdp_mongodb_db": f"cdp_bench_{suffix}",
+            "queue_namespace": f"crm-notes-bench-{suffix}",
+            "migration_api_token": uuid.uuid4().hex,
+        }
+    )
+    print(
+        f"cores={os.cpu_count()} notes={args.notes} cids={args.cids} workers={args.workers}"
+        f" worker_threads={args.worker_threads} batch_size={args.batch_size} concurrency={args.concurrency}",
+        flush=True,
+    )
     t = time.perf_counter()
     expectations = load_seed(settings, args.notes, args.cids, args.seed).to_json()
     in_scope = expectations["totals"]["in_scope"]
@@ -253,8 +299,9 @@ def main() -> None:
     sampler = RssSampler()
     try:
         with LocalStack(settings, workdir / "stack", workers=args.workers, worker_threads=args.worker_threads) as stack:
-            sampler.pids.update({"api": stack.procs["api"].pid,
-                                 **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}})
+            sampler.pids.update(
+                {"api": stack.procs["api"].pid, **{n: p.pid for n, p in stack.procs.items() if n.startswith("worker")}}
+            )
             sampler.start()
             services_before = service_cpu_s()
             started_cpu = sampler.cpu_now()  # the API and workers started (and imported) before
@@ -264,25 +311,36 @@ def main() -> None:
             print_run_failure(timing)
         wall, run_s, sent_s = timing.drained_s, timing.run_s, timing.sent_s
         rate = in_scope / wall
-        print(f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained;"
-              f" every batch acknowledged after {sent_s:.1f}s, drained {wall - sent_s:.1f}s later)")
-        print(f"run's final counts of every cid took {run_s - wall:.1f}s more: run's whole wall time {run_s:.1f}s"
-              f" = {in_scope / run_s:.0f} notes/s")
+        print(
+            f"pipeline: {in_scope} notes in {wall:.1f}s = {rate:.0f} notes/s (run start until drained;"
+            f" every batch acknowledged after {sent_s:.1f}s, drained {wall - sent_s:.1f}s later)"
+        )
+        print(
+            f"run's final counts of every cid took {run_s - wall:.1f}s more: run's whole wall time {run_s:.1f}s"
+            f" = {in_scope / run_s:.0f} notes/s"
+        )
         ceiling, n_ceiling = _ceiling(db)
         print(f"ceiling: insert_many x{INSERT_CHUNK} of {n_ceiling} finished documents = {ceiling:.0f} docs/s")
         naive, n_naive = _naive(settings, db)
-        print(f"naive: per note SELECT + find_one + insert_one on {n_naive} notes = {naive:.0f} notes/s;"
-              f" extrapolated to {in_scope} notes: {in_scope / naive:.0f}s")
+        print(
+            f"naive: per note SELECT + find_one + insert_one on {n_naive} notes = {naive:.0f} notes/s;"
+            f" extrapolated to {in_scope} notes: {in_scope / naive:.0f}s"
+        )
         for name, mb in sorted(sampler.peak.items()):
             print(f"peak rss {name}: {mb:.0f} MB")
         cpu = {name: used - started_cpu.get(name, 0.0) for name, used in sampler.cpu.items()}
         cpu.update({k: services_after[k] - services_before[k] for k in services_after})
-        print("cpu seconds during the run: " + " ".join(f"{k}={v:.1f}" for k, v in sorted(cpu.items()))
-              + f" total={sum(cpu.values()):.1f} ({sum(cpu.values()) / max(in_scope, 1) * 1e6:.0f} us/note;"
-              " shared services include other users' load)")
+        print(
+            "cpu seconds during the run: "
+            + " ".join(f"{k}={v:.1f}" for k, v in sorted(cpu.items()))
+            + f" total={sum(cpu.values()):.1f} ({sum(cpu.values()) / max(in_scope, 1) * 1e6:.0f} us/note;"
+            " shared services include other users' load)"
+        )
         rss_max = max(sampler.peak.values(), default=0.0)
-        print(f"pipeline notes={in_scope} wall_s={wall:.1f} notes_per_s={rate:.0f} vs_ceiling={rate / ceiling:.2f}"
-              f" vs_naive={rate / naive:.1f} rss_mb_max={rss_max:.0f}")
+        print(
+            f"pipeline notes={in_scope} wall_s={wall:.1f} notes_per_s={rate:.0f} vs_ceiling={rate / ceiling:.2f}"
+            f" vs_naive={rate / naive:.1f} rss_mb_max={rss_max:.0f}"
+        )
     finally:
         db.client.drop_database(settings.cdp_mongodb_db)
         with psycopg.connect(base.crm_database_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:

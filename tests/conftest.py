@@ -1,5 +1,6 @@
 """Shared fixtures. Integration and end-to-end tests use the real local services
 (scripts/services.sh), each test in its own databases so tests never see each other."""
+
 from __future__ import annotations
 
 import os

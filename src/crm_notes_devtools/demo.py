@@ -7,6 +7,7 @@ token, runs the extractor and reconcile, prints the summary and stops what it st
 It seeds only databases the seed made (seed/guard.py), and checks at the end that the
 CDP-authored notes of the seed are untouched.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -31,12 +32,14 @@ SERVICES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "services.sh
 def demo_settings(base: Settings) -> Settings:
     """The demo's own databases, queue namespace and a fresh token, on the configured servers."""
     url = urlsplit(base.crm_database_url)
-    return base.model_copy(update={
-        "crm_database_url": urlunsplit(url._replace(path=f"/{DEMO_CRM_DATABASE}")),
-        "cdp_mongodb_db": DEMO_CDP_DATABASE,
-        "queue_namespace": DEMO_QUEUE_NAMESPACE,
-        "migration_api_token": secrets.token_urlsafe(24),
-    })
+    return base.model_copy(
+        update={
+            "crm_database_url": urlunsplit(url._replace(path=f"/{DEMO_CRM_DATABASE}")),
+            "cdp_mongodb_db": DEMO_CDP_DATABASE,
+            "queue_namespace": DEMO_QUEUE_NAMESPACE,
+            "migration_api_token": secrets.token_urlsafe(24),
+        }
+    )
 
 
 def _services_up(console: Console) -> None:
@@ -59,8 +62,10 @@ def _forget_queue(settings: Settings) -> None:
 
 
 def _fix(database: str, variable: str) -> str:
-    return (f"the demo uses its own database {database} on the {variable} server: drop it if an older "
-            f"demo made it, or point {variable} at another server")
+    return (
+        f"the demo uses its own database {database} on the {variable} server: drop it if an older "
+        f"demo made it, or point {variable} at another server"
+    )
 
 
 def _check_cdp_authored(settings: Settings, seeded):
@@ -78,10 +83,10 @@ def _check_cdp_authored(settings: Settings, seeded):
 
 def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> int:
     """The demo with its options; returns the exit code."""
-    from crm_notes_migration.commands.run import execute
     from crm_notes_devtools.seed.guard import ForeignDatabase
     from crm_notes_devtools.seed.loader import load_seed
     from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+    from crm_notes_migration.commands.run import execute
 
     console = Console(stderr=True)
     started = time.perf_counter()
@@ -90,12 +95,20 @@ def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> 
     stack: LocalStack | None = None
     try:
         _services_up(console)
-        console.print(f"[bold]2/5[/bold] seeding {notes} notes over {cids} cids into "
-                      f"{DEMO_CRM_DATABASE} (PostgreSQL) and {DEMO_CDP_DATABASE} (MongoDB)")
+        console.print(
+            f"[bold]2/5[/bold] seeding {notes} notes over {cids} cids into "
+            f"{DEMO_CRM_DATABASE} (PostgreSQL) and {DEMO_CDP_DATABASE} (MongoDB)"
+        )
         _forget_queue(settings)
         try:
-            seeded = load_seed(settings, notes, cids, seed, crm_fix=_fix(DEMO_CRM_DATABASE, "CRM_DATABASE_URL"),
-                               cdp_fix=_fix(DEMO_CDP_DATABASE, "CDP_MONGODB_URI"))
+            seeded = load_seed(
+                settings,
+                notes,
+                cids,
+                seed,
+                crm_fix=_fix(DEMO_CRM_DATABASE, "CRM_DATABASE_URL"),
+                cdp_fix=_fix(DEMO_CDP_DATABASE, "CDP_MONGODB_URI"),
+            )
         except ForeignDatabase as exc:
             console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             return 2
@@ -105,15 +118,27 @@ def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> 
         console.print(f"        API {stack.settings.migration_api_url} (logs in {workdir})")
         console.print("[bold]4/5[/bold] crm-notes-migrate run")
         outcome: dict = {}
-        code = execute(stack.settings, None, 500, 4, False, workdir / "state.sqlite", restart=True, wait=True,
-                       json_out=False, on_report=lambda r: outcome.update(report=r))
+        code = execute(
+            stack.settings,
+            None,
+            500,
+            4,
+            False,
+            workdir / "state.sqlite",
+            restart=True,
+            wait=True,
+            json_out=False,
+            on_report=lambda r: outcome.update(report=r),
+        )
         if outcome.get("report") is not None and outcome["report"].interrupted:
             console.print("interrupted")
             return 130
         console.print(f"[bold]5/5[/bold] crm-notes-migrate reconcile --report {report} --sample {DEMO_SAMPLE}")
         report.parent.mkdir(parents=True, exist_ok=True)
-        rec = subprocess.run(cli_command("reconcile", "--report", str(report), "--sample", str(DEMO_SAMPLE)),
-                             env=settings_env(stack.settings))
+        rec = subprocess.run(
+            cli_command("reconcile", "--report", str(report), "--sample", str(DEMO_SAMPLE)),
+            env=settings_env(stack.settings),
+        )
         untouched = _check_cdp_authored(settings, seeded)
         totals = expectations["totals"]
         console.print(
@@ -121,11 +146,14 @@ def run_demo(base: Settings, notes: int, cids: int, seed: int, report: Path) -> 
             f"{totals['in_scope']} in scope; expected {totals['migrated']} migrated and "
             f"{sum(totals['parked'].values())} parked; run exit {code}, reconcile exit {rec.returncode}"
         )
-        console.print(f"CDP notes untouched: {untouched.untouched} of {untouched.expected}"
-                      + ("" if untouched.ok else " (the migration changed or deleted CDP-authored notes)"))
+        console.print(
+            f"CDP notes untouched: {untouched.untouched} of {untouched.expected}"
+            + ("" if untouched.ok else " (the migration changed or deleted CDP-authored notes)")
+        )
         if report.exists():
-            console.print(f"QA report ({report.stat().st_size / 1e6:.1f} MB, open it in a browser): "
-                          f"{report.resolve().as_uri()}")
+            console.print(
+                f"QA report ({report.stat().st_size / 1e6:.1f} MB, open it in a browser): {report.resolve().as_uri()}"
+            )
         else:
             console.print("no QA report was written (see reconcile's output above)")
         return 0 if code == 0 and rec.returncode == 0 and untouched.ok else 1

@@ -1,6 +1,7 @@
 """The API and workers as local child processes: for `demo`, the end-to-end tests and the
 benchmark. Each child is this Python running `crm_notes_migration.cli`, configured only
 through the environment (SPEC §8 variables), and is stopped with SIGTERM, then SIGKILL."""
+
 from __future__ import annotations
 
 import os
@@ -73,14 +74,18 @@ class LocalStack:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.workdir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            cli_command(*args), cwd=self.workdir, env=settings_env(self.settings),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cli_command(*args),
+            cwd=self.workdir,
+            env=settings_env(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         self.procs[name] = proc
         return proc
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         """Start the API and the workers; returns once the API answers /healthz."""
         api = self._spawn("api", "serve", "--host", "127.0.0.1", "--port", str(self.port))
         for i in range(self.workers):
@@ -118,7 +123,7 @@ class LocalStack:
                 proc.wait()
         self.procs.clear()
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

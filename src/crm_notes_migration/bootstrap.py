@@ -100,9 +100,7 @@ def batch_handler(
     from crm_notes_migration.cdp.batches import BatchLedger
     from crm_notes_migration.queue.worker import make_batch_handler
 
-    return make_batch_handler(
-        note_store(db), BatchLedger(db), contact_resolver(db), transform_options(settings), queue
-    )
+    return make_batch_handler(note_store(db), BatchLedger(db), contact_resolver(db), transform_options(settings), queue)
 
 
 def run_worker(settings: Settings, threads: int, stop: threading.Event | None = None) -> None:
@@ -113,7 +111,11 @@ def run_worker(settings: Settings, threads: int, stop: threading.Event | None = 
     queue = batch_queue(settings)
     try:
         consume(
-            queue, batch_handler(settings, db, queue), threads=threads, stop=stop, retry_wait_s=settings.job_retry_wait_s
+            queue,
+            batch_handler(settings, db, queue),
+            threads=threads,
+            stop=stop,
+            retry_wait_s=settings.job_retry_wait_s,
         )
     finally:
         db.client.close()

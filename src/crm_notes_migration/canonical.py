@@ -1,5 +1,6 @@
 """The canonical JSON of a value: the bytes batch ids (extractor) and batch body hashes
 (API) are computed over. One definition, so both sides agree on what "the same body" is."""
+
 from __future__ import annotations
 
 import json
@@ -12,15 +13,9 @@ def _may_hold_float(value: Any) -> bool:
     """Whether `value` may hold a float (or anything but dicts, lists, str, int, bool, None)."""
     kind = type(value)
     if kind is dict:
-        for item in value.values():
-            if _may_hold_float(item):
-                return True
-        return False
+        return any(_may_hold_float(item) for item in value.values())
     if kind is list:
-        for item in value:
-            if _may_hold_float(item):
-                return True
-        return False
+        return any(_may_hold_float(item) for item in value)
     return not (kind is str or kind is int or kind is bool or value is None)
 
 
@@ -40,4 +35,6 @@ def canonical_json(payload: Any) -> bytes:
         except TypeError:
             pass
     # surrogatepass: a lone surrogate (which the API rejects, note by note) still hashes
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )

@@ -5,6 +5,7 @@ A command's module is imported only when that command is looked up (to run it or
 its help), so `run` starts without the API's, the worker's or the CDP store's imports
 (FastAPI, dramatiq, pymongo ...). `app.registered_commands` still names every command.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -20,20 +21,32 @@ from typer.core import TyperGroup
 COMMANDS: dict[str, tuple[str, str]] = {
     name: (f"crm_notes_migration.commands.{name.replace('-', '_')}", name.replace("-", "_"))
     for name in (
-        "demo", "seed", "serve", "worker", "run", "retry-parked", "reconcile", "signoff", "rollback", "status", "failed-jobs",
+        "demo",
+        "seed",
+        "serve",
+        "worker",
+        "run",
+        "retry-parked",
+        "reconcile",
+        "signoff",
+        "rollback",
+        "status",
+        "failed-jobs",
     )
 }
 
 
-def load_command(name: str, *, pretty_exceptions_short: bool = True,
-                 rich_markup_mode: Any = typer.core.DEFAULT_MARKUP_MODE) -> typer.core.TyperCommand:
+def load_command(
+    name: str, *, pretty_exceptions_short: bool = True, rich_markup_mode: Any = typer.core.DEFAULT_MARKUP_MODE
+) -> typer.core.TyperCommand:
     """The click command of `name`, built exactly as `app.command(name)(function)` would."""
     module, attr = COMMANDS[name]
     function = getattr(importlib.import_module(module), attr)
     one = typer.Typer()
     one.command(name)(function)
     return typer.main.get_command_from_info(
-        one.registered_commands[0], pretty_exceptions_short=pretty_exceptions_short,
+        one.registered_commands[0],
+        pretty_exceptions_short=pretty_exceptions_short,
         rich_markup_mode=rich_markup_mode,
     )
 
@@ -41,7 +54,7 @@ def load_command(name: str, *, pretty_exceptions_short: bool = True,
 class _LazyCommands(MutableMapping):
     """The group's name → command mapping, building each command on first lookup."""
 
-    def __init__(self, group: "LazyGroup") -> None:
+    def __init__(self, group: LazyGroup) -> None:
         self._group = group
         self._loaded: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}
@@ -53,7 +66,8 @@ class _LazyCommands(MutableMapping):
             raise KeyError(name)
         if name not in self._loaded:
             self._loaded[name] = load_command(
-                name, pretty_exceptions_short=self._group.pretty_exceptions_short,
+                name,
+                pretty_exceptions_short=self._group.pretty_exceptions_short,
                 rich_markup_mode=self._group.rich_markup_mode,
             )
         return self._loaded[name]
@@ -115,7 +129,6 @@ app = typer.Typer(
     cls=LazyGroup,
 )
 LazyGroup.pretty_exceptions_short = app.pretty_exceptions_short
-
 
 
 def main_options(

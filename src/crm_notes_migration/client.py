@@ -6,6 +6,7 @@ a 429 is retried after its `Retry-After`. Other 4xx answers are final. Past the 
 `ApiUnreachable` (no answer) or `MigrationApiError` (5xx) says what happened last and
 names `MIGRATION_API_URL`.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -151,7 +152,7 @@ class MigrationApiClient:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self) -> "MigrationApiClient":
+    def __enter__(self) -> MigrationApiClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -205,16 +206,27 @@ class MigrationApiClient:
             self._sleep(delay)
             slept += delay
 
-    def _gave_up(self, method: str, path: str, attempts: int, waited: float,
-                 failure: httpx.TransportError | None, response: httpx.Response | None) -> MigrationApiError:
+    def _gave_up(
+        self,
+        method: str,
+        path: str,
+        attempts: int,
+        waited: float,
+        failure: httpx.TransportError | None,
+        response: httpx.Response | None,
+    ) -> MigrationApiError:
         where = f"MIGRATION_API_URL={self._base_url}"
         tried = f"{attempts} attempts in {waited:.0f}s; MIGRATION_API_WAIT_S={self._wait_s:g} sets how long to wait"
         if response is not None:
             return MigrationApiError(
                 f"{method} {path}: the API at {where} answered HTTP {response.status_code} ({tried}): "
-                f"{_detail(response)}", response.status_code)
-        error = ApiUnreachable(f"the API is unreachable at {where} ({tried}; last: "
-                               f"{type(failure).__name__}: {failure}): start it or fix MIGRATION_API_URL")
+                f"{_detail(response)}",
+                response.status_code,
+            )
+        error = ApiUnreachable(
+            f"the API is unreachable at {where} ({tried}; last: "
+            f"{type(failure).__name__}: {failure}): start it or fix MIGRATION_API_URL"
+        )
         error.__cause__ = failure
         return error
 
@@ -239,8 +251,12 @@ class MigrationApiClient:
             params: Any = [("cid", c) for c in cids] or None
         else:
             params = {"cid": cid} if cid is not None else None
-        timeout = httpx.Timeout(self._http.timeout.connect, read=COUNTS_READ_TIMEOUT_S,
-                                write=self._http.timeout.write, pool=self._http.timeout.pool)
+        timeout = httpx.Timeout(
+            self._http.timeout.connect,
+            read=COUNTS_READ_TIMEOUT_S,
+            write=self._http.timeout.write,
+            pool=self._http.timeout.pool,
+        )
         return self._request("GET", COUNTS_PATH, params=params, timeout=timeout).json()
 
     def withdraw(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -289,10 +305,12 @@ class MigrationApiClient:
         """Why waiting cannot end, from the gauges; None when it can (or they do not say)."""
         failed = gauges.get(FAILED_JOBS_METRIC, 0)
         if gauges.get(LIVE_JOBS_METRIC) == 0 and failed > 0:
-            return (f"no job is left on the queue but {failed:.0f} that failed for good: "
-                    f"`crm-notes-migrate failed-jobs` lists them and their errors, "
-                    f"`failed-jobs --requeue` retries them, `failed-jobs --discard` drops them "
-                    f"(the next `run` sends their notes again)")
+            return (
+                f"no job is left on the queue but {failed:.0f} that failed for good: "
+                f"`crm-notes-migrate failed-jobs` lists them and their errors, "
+                f"`failed-jobs --requeue` retries them, `failed-jobs --discard` drops them "
+                f"(the next `run` sends their notes again)"
+            )
         return None
 
     def _stuck_check(self) -> Callable[[dict[int, dict[str, Any]]], None]:
@@ -319,7 +337,9 @@ class MigrationApiClient:
                 raise QueueStuck(
                     f"{pending} notes are pending but the queue holds no job for them (Redis restarted "
                     f"without its data?): send them again (`run` again, or `reconcile --repair`); a "
-                    f"batch sent again is queued again", latest)
+                    f"batch sent again is queued again",
+                    latest,
+                )
             empty_before = empty
 
         return check

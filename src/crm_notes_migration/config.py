@@ -2,6 +2,7 @@
 
 Nothing here connects to anything or starts anything: `Settings()` only reads values.
 """
+
 from __future__ import annotations
 
 from functools import cached_property

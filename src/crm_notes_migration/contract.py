@@ -9,6 +9,7 @@ strings), ids are positive and fit a signed 64-bit long, sizes are >= 0; a strin
 store cannot take (a lone surrogate) rejects its note, and a `batch_id` holds no control
 characters. Every error detail starts with the path of the offending field.
 """
+
 from __future__ import annotations
 
 import re
@@ -161,15 +162,17 @@ def error_detail(exc: ValidationError) -> str:
 
 
 def unstorable_text(value: Any, where: str = "") -> str:
-    """"" when every string in `value` (a JSON value) can be stored, else a detail naming
+    """ "" when every string in `value` (a JSON value) can be stored, else a detail naming
     the first one that cannot: a lone surrogate has no UTF-8 form, so no store takes it."""
     kind = type(value)
     if kind is str:
         if not value.isascii() and not _encodes(value):
             found = _SURROGATE.search(value)
             if found:
-                detail = (f"{where or 'value'}: a lone surrogate (U+{ord(found.group()):04X}) "
-                          f"at character {found.start()}, which cannot be stored")
+                detail = (
+                    f"{where or 'value'}: a lone surrogate (U+{ord(found.group()):04X}) "
+                    f"at character {found.start()}, which cannot be stored"
+                )
                 return str(escape_unstorable(detail))
         return ""
     if kind is dict:

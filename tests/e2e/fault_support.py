@@ -24,8 +24,8 @@ import psycopg
 import pymongo
 import pytest
 
-from crm_notes_migration.config import Settings
 from crm_notes_devtools.stack import cli_command, free_port, settings_env
+from crm_notes_migration.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "scripts" / "services.sh"

@@ -8,7 +8,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 
 
-def review_in_browser(report_path: Path, verdicts: dict[int, str | None], reviewer: str, every: str | None = None) -> str:
+def review_in_browser(
+    report_path: Path, verdicts: dict[int, str | None], reviewer: str, every: str | None = None
+) -> str:
     """Give every sample of each cid in `verdicts` that cid's verdict (None: leave its first
     sample unreviewed, pass the others), or every sample of the report `every`; then export
     the CSV as the reviewer would, and return its text."""

@@ -1,5 +1,6 @@
 """Helpers of the `run` end-to-end tests: a small CRM + CDP fixture written here, a
 logging proxy in front of the real API, and `run` as a subprocess."""
+
 from __future__ import annotations
 
 import json
@@ -36,9 +37,11 @@ def load_fixture(settings, cids=(11, 12, 13), per_cid=60) -> dict[int, dict]:
             nid += 1
             person = None if i % 12 == 0 else cid * 1000 + i
             deleted = T0 if i % 10 == 0 else None
-            content = (f'<p>note {nid} <b>bold</b></p><span class="mention" data-index="0" data-denotation-char="@"'
-                       f' data-id="{cid * 100 + 1}" data-value="Ani"><span contenteditable="false">'
-                       f'<span class="ql-mention-denotation-char">@</span>Ani</span></span>')
+            content = (
+                f'<p>note {nid} <b>bold</b></p><span class="mention" data-index="0" data-denotation-char="@"'
+                f' data-id="{cid * 100 + 1}" data-value="Ani"><span contenteditable="false">'
+                f'<span class="ql-mention-denotation-char">@</span>Ani</span></span>'
+            )
             notes.append((nid, cid, person, content, cid * 100 + 1, T0 + timedelta(minutes=nid), None, deleted))
             if i % 4 == 0:
                 atts.append((nid, nid, f"f{nid}.pdf", f"https://files.example/{nid}", "application/pdf", 10))
@@ -113,8 +116,9 @@ def run_cli(settings, cwd: Path, *args: str, api_url: str | None = None, timeout
     env = settings_env(settings)
     if api_url:
         env["MIGRATION_API_URL"] = api_url
-    proc = subprocess.run(cli_command("run", "--json", *args), cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        cli_command("run", "--json", *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     try:
         out = json.loads(proc.stdout)
     except ValueError:

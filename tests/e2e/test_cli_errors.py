@@ -18,8 +18,8 @@ from bson import Int64
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from crm_notes_migration.cli import app
 from crm_notes_devtools.stack import cli_command, free_port, settings_env
+from crm_notes_migration.cli import app
 from tests.e2e.run_support import load_fixture
 
 DEAD_STORE = "mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"

@@ -1,6 +1,7 @@
 """`crm-notes-migrate demo` from the command line, on a small seed: it finishes, leaves the
 seed's CDP-authored notes untouched, writes the QA report, and leaves none of its child
 processes behind."""
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,13 @@ def _demo_children(workdir) -> list[psutil.Process]:
 
 
 def test_demo_runs_end_to_end_and_stops_what_it_started(services, tmp_path):
-    proc = subprocess.run(cli_command("demo", "--notes", "600", "--cids", "5", "--report", "out/qa.html"),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        cli_command("demo", "--notes", "600", "--cids", "5", "--report", "out/qa.html"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "run exit 0, reconcile exit 0" in proc.stderr.replace("\n", " ")
     untouched = re.search(r"CDP notes untouched: (\d+) of (\d+)", proc.stderr)

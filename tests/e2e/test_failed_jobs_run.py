@@ -1,22 +1,24 @@
 """A job that failed for good never blocks later runs (SPEC §4, §8): discarded with
 `failed-jobs --discard --id`, its batch's notes are sent again by the next `run`, which
 then exits 0, and `reconcile` finds nothing missing."""
+
 from __future__ import annotations
 
 import subprocess
 
 import pymongo
 
-from crm_notes_migration.queue.broker import BatchQueue, build_broker
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_migration.queue.broker import BatchQueue, build_broker
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.integration.cdp_support import start_worker, stop_process, wait_until
 from tests.integration.test_worker_failed_jobs import _fail_for_good
 
 
 def _cli(settings, cwd, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cli_command(*args), cwd=cwd, env=settings_env(settings), capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        cli_command(*args), cwd=cwd, env=settings_env(settings), capture_output=True, text=True, timeout=300
+    )
 
 
 def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
@@ -35,8 +37,9 @@ def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
         assert discarded.returncode == 0 and "discarded 1 job(s)" in discarded.stdout, discarded.stderr
 
         worker = start_worker(settings, tmp_path / "worker.log")
-        wait_until(lambda: db.migration_batches.count_documents({"status": "queued"}) == 0, 120,
-                   what="the other batches")
+        wait_until(
+            lambda: db.migration_batches.count_documents({"status": "queued"}) == 0, 120, what="the other batches"
+        )
         assert db.migration_batches.find_one({"_id": doomed})["status"] == "discarded"
 
         code, out, err = run_cli(settings, tmp_path, "--batch-size", "10")
@@ -44,7 +47,10 @@ def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
         rows = {r["cid"]: r for r in out["cids"]}
         for cid, exp in expected.items():
             assert (rows[cid]["migrated"], rows[cid]["parked"], rows[cid]["pending"]) == (
-                exp["migrated"], exp["parked"], 0)
+                exp["migrated"],
+                exp["parked"],
+                0,
+            )
         assert db.migration_batches.find_one({"_id": doomed})["status"] == "done"
         reconciled = _cli(settings, tmp_path, "reconcile")
         assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr

@@ -15,9 +15,9 @@ from pathlib import Path
 import pymongo
 import pytest
 
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.config import Settings
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
-from crm_notes_devtools.stack import LocalStack
 from tests.e2e.fault_support import PrivateStack, fault_settings, finish, private_stack, run_cli, start_cli
 from tests.e2e.run_support import LoggingProxy, load_fixture
 from tests.integration.cdp_support import wait_until

@@ -14,8 +14,8 @@ import pytest
 from bson import Int64, ObjectId
 
 from crm_notes_devtools.seed.loader import create_crm_schema
-from crm_notes_migration.source.crm import CrmSource
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_migration.source.crm import CrmSource
 from tests.conftest import ADMIN_PG_URL
 from tests.e2e.run_support import run_cli
 

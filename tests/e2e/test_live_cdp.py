@@ -14,8 +14,8 @@ import pymongo
 import pytest
 from bson import Int64, ObjectId
 
-from crm_notes_migration.client import MigrationApiClient
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_migration.client import MigrationApiClient
 from tests.e2e.live_cdp_support import add_cdp_authored_notes, raw_notes
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.e2e.test_run import assert_matches

@@ -14,10 +14,10 @@ import pytest
 from bson import Int64, ObjectId
 from bson.raw_bson import RawBSONDocument
 
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.cdp.withdrawals import MongoWithdrawalStore
 from crm_notes_migration.source.checkpoint import Checkpoint
 from crm_notes_migration.source.crm import CrmSource
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.usecases import withdraw as withdraw_module
 from crm_notes_migration.usecases.withdraw import WithdrawalRequest, withdraw
 from tests.e2e.run_support import load_fixture, run_cli

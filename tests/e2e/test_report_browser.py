@@ -1,6 +1,7 @@
 """The QA report in Debian's headless Chromium (driven by python playwright): it renders,
 no payload from any note runs, navigates or reaches the network (not even a preconnect),
 and the verdict export works."""
+
 from __future__ import annotations
 
 import csv
@@ -8,27 +9,35 @@ import io
 import struct
 import threading
 import zlib
-from datetime import UTC, datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from crm_notes_migration.report.report import render_report
+from crm_notes_migration.transform import sanitize_html, visible_text
 from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
-from crm_notes_migration.report.report import render_report
 from crm_notes_migration.usecases.reconcile.sample import Sample, categorise
-from crm_notes_migration.transform import sanitize_html, visible_text
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class _Recorder(BaseHTTPRequestHandler):
     hits: list[str] = []
     connections = 0  # TCP connections accepted: a preconnect opens one without a request
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).hits.append(self.path)
         body = b"top.pwned='served';"
         self.send_response(200)
@@ -71,7 +80,7 @@ def payloads(base: str) -> list[str]:
         f'<iframe src="{base}/iframe"></iframe><iframe srcdoc="<script>top.pwned=6</script>"></iframe>',
         f'<meta http-equiv="refresh" content="0;url={base}/refresh">',
         f'<link rel="stylesheet" href="{base}/link.css"><style>@import url({base}/import.css);'
-        f' body {{ background: url({base}/bg.png) }}</style>',
+        f" body {{ background: url({base}/bg.png) }}</style>",
         f'<object data="{base}/obj"></object><embed src="{base}/embed">',
         '"></iframe><script>top.pwned=11</script><iframe srcdoc="',
         "</script><script>top.pwned=12</script></textarea></pre>",
@@ -79,7 +88,7 @@ def payloads(base: str) -> list[str]:
         f'<base href="{base}/"><img src="relative.png"><script src="{base}/s.js"></script>',
         f'<form action="{base}/form"><input autofocus onfocus="top.pwned=19"></form>',
         f'<p style="background:url({base}/styleattr)">styled</p><a href="javascript:top.pwned=16">x</a>',
-        f"<video poster=\"{base}/poster\"><source src=\"{base}/v\" onerror=\"top.pwned=17\"></video>",
+        f'<video poster="{base}/poster"><source src="{base}/v" onerror="top.pwned=17"></video>',
         # links to click and hints to preconnect: none may navigate a frame or open a connection
         f'<p><a class="go" href="{base}/nav">same frame</a> <a class="go" href="{base}/top" target="_top">top</a> '
         f'<a class="go" href="{base}/blank" target="_blank" rel="opener">new tab</a> '
@@ -105,20 +114,42 @@ def _ledgers() -> list[CidLedger]:
 def _samples(base: str) -> list[Sample]:
     t0 = datetime(2021, 3, 4, 5, 6, 7)
     samples = [
-        Sample(cid=101, legacy_crm_note_id=1, outcome="migrated",
-               legacy_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
-               legacy_created_at=t0, legacy_updated_at=None,
-               migrated_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
-               migrated_created_at=datetime(2021, 3, 3, 22, 6, 7, tzinfo=timezone.utc)),
+        Sample(
+            cid=101,
+            legacy_crm_note_id=1,
+            outcome="migrated",
+            legacy_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
+            legacy_created_at=t0,
+            legacy_updated_at=None,
+            migrated_html='<p class="ql-align-center">Héllo <b>wörld</b> 日本語 ✓</p>',
+            migrated_created_at=datetime(2021, 3, 3, 22, 6, 7, tzinfo=UTC),
+        ),
     ]
     for i, body in enumerate(payloads(base), start=2):
         # The stored side gets the raw payload too: a tampered store must not run either.
-        samples.append(Sample(cid=202, legacy_crm_note_id=i, outcome="mismatch" if i % 2 else "migrated",
-                              legacy_html=body, legacy_created_at=t0, legacy_updated_at=t0,
-                              legacy_attachments=[{"file_name": "<b>a</b>.pdf", "file_url": f"{base}/a.pdf"}],
-                              migrated_html=body, problems=["content"] if i % 2 else []))
-    samples.append(Sample(cid=202, legacy_crm_note_id=99, outcome="parked:contact_not_found",
-                          legacy_html="<p>nobody</p>", legacy_created_at=t0, legacy_updated_at=None))
+        samples.append(
+            Sample(
+                cid=202,
+                legacy_crm_note_id=i,
+                outcome="mismatch" if i % 2 else "migrated",
+                legacy_html=body,
+                legacy_created_at=t0,
+                legacy_updated_at=t0,
+                legacy_attachments=[{"file_name": "<b>a</b>.pdf", "file_url": f"{base}/a.pdf"}],
+                migrated_html=body,
+                problems=["content"] if i % 2 else [],
+            )
+        )
+    samples.append(
+        Sample(
+            cid=202,
+            legacy_crm_note_id=99,
+            outcome="parked:contact_not_found",
+            legacy_html="<p>nobody</p>",
+            legacy_created_at=t0,
+            legacy_updated_at=None,
+        )
+    )
     for s in samples:
         s.categories = categorise(s)
     return samples
@@ -129,8 +160,8 @@ def _png_colours(png: bytes) -> int:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     pos, idat, width, height, ctype = 8, b"", 0, 0, 0
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        data = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        data = png[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, ctype = struct.unpack(">IIBB", data[:10])
             assert depth == 8 and ctype in (2, 6)
@@ -141,7 +172,7 @@ def _png_colours(png: bytes) -> int:
     raw, stride = zlib.decompress(idat), width * bpp
     prev, colours = bytearray(stride), set()
     for y in range(height):
-        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for x in range(stride):
             a = line[x - bpp] if x >= bpp else 0
             b, c = prev[x], prev[x - bpp] if x >= bpp else 0
@@ -156,7 +187,7 @@ def _png_colours(png: bytes) -> int:
                 pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
                 line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
         if y % 7 == 0:
-            colours.update(bytes(line[i:i + 3]) for i in range(0, stride, bpp))
+            colours.update(bytes(line[i : i + 3]) for i in range(0, stride, bpp))
         prev = line
     return len(colours)
 
@@ -176,9 +207,15 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     """With the core sanitiser, and without it (sandbox + CSP must hold on their own)."""
     base, hits = trap_server
     sanitize = sanitize_html if display_sanitiser == "core" else (lambda html: html)
-    html = render_report(_ledgers(), _samples(base), timezone_name="Asia/Jakarta",
-                         generated_at=datetime(2024, 1, 1, tzinfo=timezone.utc), seed=7,
-                         sanitize=sanitize, text_of=visible_text)
+    html = render_report(
+        _ledgers(),
+        _samples(base),
+        timezone_name="Asia/Jakarta",
+        generated_at=datetime(2024, 1, 1, tzinfo=UTC),
+        seed=7,
+        sanitize=sanitize,
+        text_of=visible_text,
+    )
     path = tmp_path / "report.html"
     path.write_text(html, encoding="utf-8")
 
@@ -260,8 +297,16 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     raw = info.value.path().read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # a UTF-8 BOM for spreadsheet programs
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-    assert list(rows[0]) == ["report_id", "cid", "sample_id", "category", "verdict", "comment", "reviewer",
-                             "reviewed_at"]
+    assert list(rows[0]) == [
+        "report_id",
+        "cid",
+        "sample_id",
+        "category",
+        "verdict",
+        "comment",
+        "reviewer",
+        "reviewed_at",
+    ]
     assert len(rows) == len(_samples(base))
     report_id = page.get_attribute("html", "data-report-id")
     assert report_id.startswith("qa-") and page.inner_text("#report-id") == report_id

@@ -1,6 +1,7 @@
 """`reconcile --report` on a migrated synthetic seed: the sample holds every hard case
 present in each cid, and the page renders in headless Chromium without running any of the
 seed's payloads (alert dialogs, network)."""
+
 from __future__ import annotations
 
 import re
@@ -9,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from bs4 import BeautifulSoup
 
-from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.usecases.reconcile.service import reconcile
 from crm_notes_devtools.seed.loader import load_seed
-from crm_notes_migration.source.crm import CrmSource
 from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_migration.cdp.mongo import open_database
+from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.reconcile.service import reconcile
 from tests.e2e.run_support import run_cli
 from tests.e2e.test_report_browser import ARGS, CHROMIUM, _png_colours
 
@@ -26,8 +27,14 @@ def _all_categories(settings) -> dict[int, set[str]]:
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
-            everything = reconcile(db, source, source.cids(), tz=ZoneInfo(settings.crm_timezone),
-                                   options=TransformOptions.from_settings(settings), sample_size=10**6)
+            everything = reconcile(
+                db,
+                source,
+                source.cids(),
+                tz=ZoneInfo(settings.crm_timezone),
+                options=TransformOptions.from_settings(settings),
+                sample_size=10**6,
+            )
     finally:
         db.client.close()
     present: dict[int, set[str]] = {}
@@ -42,13 +49,21 @@ def test_report_on_a_seed_samples_every_hard_case_and_stays_inert(isolated_setti
     with LocalStack(isolated_settings, tmp_path / "stack") as stack:
         code, out, err = run_cli(stack.settings, tmp_path, "--batch-size", "100")
         assert code == 0, err
-        proc = subprocess.run(cli_command("reconcile", "--report", str(report), "--sample", str(SAMPLE), "--seed", "3"),
-                              cwd=tmp_path, env=settings_env(stack.settings), capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            cli_command("reconcile", "--report", str(report), "--sample", str(SAMPLE), "--seed", "3"),
+            cwd=tmp_path,
+            env=settings_env(stack.settings),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "QA report" in proc.stdout
 
     html = report.read_text(encoding="utf-8")
-    assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html.split("<body", 1)[1].split('class="sample"', 1)[0])
+    assert not re.search(
+        r"""(src|href)\s*=\s*["']?https?://""", html.split("<body", 1)[1].split('class="sample"', 1)[0]
+    )
     soup = BeautifulSoup(html, "html.parser")
     sampled: dict[int, set[str]] = {}
     counts: dict[int, int] = {}

@@ -1,12 +1,13 @@
 """`crm-notes-migrate run` end to end: real PostgreSQL, FerretDB, Redis, API and worker
 processes; `run` itself as a subprocess, behind a proxy that logs every request."""
+
 from __future__ import annotations
 
 import signal
 import sqlite3
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psycopg
 import pymongo
@@ -38,7 +39,11 @@ def assert_matches(out, expected):
     for cid, exp in expected.items():
         row = rows[cid]
         assert (row["in_scope"], row["migrated"], row["parked"], row["pending"]) == (
-            exp["in_scope"], exp["migrated"], exp["parked"], 0), cid
+            exp["in_scope"],
+            exp["migrated"],
+            exp["parked"],
+            0,
+        ), cid
         assert row["complete"] is True
 
 
@@ -72,8 +77,13 @@ def test_killed_mid_run_resumes_without_loss_duplicates_or_resent_acknowledged_b
     proxy.delay_s = 0.15
     env = settings_env(settings)
     env["MIGRATION_API_URL"] = proxy.url
-    proc = subprocess.Popen(cli_command("run", "--batch-size", "4", "--concurrency", "3", "--no-wait"),
-                            cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli_command("run", "--batch-size", "4", "--concurrency", "3", "--no-wait"),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = cwd / STATE
     deadline = time.monotonic() + 120
     acked = 0
@@ -114,15 +124,17 @@ def test_a_legacy_note_edited_after_migration_is_updated_by_the_next_run(pipelin
     before = snapshot_notes(db)
     target = min(before)
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
-        conn.execute("UPDATE crm_notes SET content = %s, updated_at = %s WHERE id = %s",
-                     ("<p>rewritten in the CRM</p>", datetime(2023, 5, 6, 7, 8, 9), target))
+        conn.execute(
+            "UPDATE crm_notes SET content = %s, updated_at = %s WHERE id = %s",
+            ("<p>rewritten in the CRM</p>", datetime(2023, 5, 6, 7, 8, 9), target),
+        )
     code, out, err = run_cli(settings, cwd, api_url=proxy.url)
     assert code == 0, err
     assert_matches(out, expected)
     after = snapshot_notes(db)
     doc = after[target]
     assert doc["content"] == "<p>rewritten in the CRM</p>"
-    assert doc["updated_at"] == datetime(2023, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+    assert doc["updated_at"] == datetime(2023, 5, 6, 7, 8, 9, tzinfo=UTC)
     assert (doc["_id"], doc["migrated_at"]) == (before[target]["_id"], before[target]["migrated_at"])
     for legacy_id in before.keys() - {target}:
         assert after[legacy_id]["content"] == before[legacy_id]["content"]
@@ -133,14 +145,19 @@ def test_a_note_edited_in_cdp_then_in_the_crm_is_parked_and_the_cdp_edit_kept(pi
     code, _, err = run_cli(settings, cwd, api_url=proxy.url)
     assert code == 0, err
     target = min(snapshot_notes(db))
-    doc = db.contact_notes.find_one({"legacy_crm_note_id": target, "cid": db.contact_notes.find_one(
-        {"legacy_crm_note_id": target})["cid"]})
-    user_edit = datetime.now(timezone.utc).replace(microsecond=0)
-    db.contact_notes.update_one({"_id": doc["_id"], "cid": doc["cid"]},
-                                {"$set": {"content": "<p>edited by a CDP user</p>", "updated_at": user_edit}})
+    doc = db.contact_notes.find_one(
+        {"legacy_crm_note_id": target, "cid": db.contact_notes.find_one({"legacy_crm_note_id": target})["cid"]}
+    )
+    user_edit = datetime.now(UTC).replace(microsecond=0)
+    db.contact_notes.update_one(
+        {"_id": doc["_id"], "cid": doc["cid"]},
+        {"$set": {"content": "<p>edited by a CDP user</p>", "updated_at": user_edit}},
+    )
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
-        conn.execute("UPDATE crm_notes SET content = %s, updated_at = %s WHERE id = %s",
-                     ("<p>changed in the CRM too</p>", datetime(2024, 1, 1), target))
+        conn.execute(
+            "UPDATE crm_notes SET content = %s, updated_at = %s WHERE id = %s",
+            ("<p>changed in the CRM too</p>", datetime(2024, 1, 1), target),
+        )
     code, out, err = run_cli(settings, cwd, api_url=proxy.url)
     assert code == 0, err
     kept = db.contact_notes.find_one({"_id": doc["_id"], "cid": doc["cid"]})
@@ -180,8 +197,14 @@ def test_sigterm_stops_cleanly_and_the_next_run_finishes_the_pass(pipeline):
     proxy.delay_s = 0.15
     env = settings_env(settings)
     env["MIGRATION_API_URL"] = proxy.url
-    proc = subprocess.Popen(cli_command("run", "--batch-size", "4", "--concurrency", "2"),
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cli_command("run", "--batch-size", "4", "--concurrency", "2"),
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(proxy.posted()) < 4:
         time.sleep(0.05)

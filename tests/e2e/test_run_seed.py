@@ -1,4 +1,5 @@
 """A full `run` over a small synthetic seed reaches exactly the seed's expectations."""
+
 from __future__ import annotations
 
 import pymongo
@@ -21,7 +22,11 @@ def test_full_run_on_a_small_seed_matches_its_expectations(isolated_settings, tm
         row = rows[cid]
         want_parked = {k: v for k, v in exp["parked"].items() if v}
         assert (row["in_scope"], row["migrated"], row["parked"], row["pending"]) == (
-            exp["in_scope"], exp["migrated"], want_parked, 0), (cid, worker_log)
+            exp["in_scope"],
+            exp["migrated"],
+            want_parked,
+            0,
+        ), (cid, worker_log)
     assert code == 0, err
     db = pymongo.MongoClient(isolated_settings.cdp_mongodb_uri)[isolated_settings.cdp_mongodb_db]
     total = expectations["totals"]

@@ -21,8 +21,8 @@ import pymongo
 from bson import Int64, ObjectId
 
 from crm_notes_devtools.stack import free_port, settings_env
-from tests.e2e.run_support import load_fixture
 from tests.e2e.review_support import review_in_browser
+from tests.e2e.run_support import load_fixture
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md"
 CID = 11

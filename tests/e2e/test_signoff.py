@@ -83,9 +83,11 @@ def test_verdicts_exported_from_the_report_gate_each_cid(migrated):
 
     # a later change of cid 11's migration documents makes it pending again, with the reason
     with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
-        conn.execute("UPDATE crm_notes SET content = '<p>changed after sign-off</p>' "
-                     "WHERE id = (SELECT min(id) FROM crm_notes WHERE cid = 11 AND deleted_at IS NULL "
-                     "AND crm_person_id IS NOT NULL)")
+        conn.execute(
+            "UPDATE crm_notes SET content = '<p>changed after sign-off</p>' "
+            "WHERE id = (SELECT min(id) FROM crm_notes WHERE cid = 11 AND deleted_at IS NULL "
+            "AND crm_person_id IS NOT NULL)"
+        )
     assert cli(settings, cwd, "run", "--cid", "11", "--json").returncode == 0
     row = status_of(settings, cwd)[11]
     assert row["signoff"] == "pending" and "changed after report" in row["signoff_reason"]

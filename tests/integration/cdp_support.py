@@ -1,4 +1,5 @@
 """Helpers of the CDP-side integration tests (issue 4): real services, real processes."""
+
 from __future__ import annotations
 
 import subprocess
@@ -42,7 +43,10 @@ def start_worker(settings, log_path: Path, threads: int = 2) -> subprocess.Popen
     log = open(log_path, "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "crm_notes_migration.cli", "worker", "--threads", str(threads)],
-        env=settings_env(settings), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -73,7 +77,7 @@ class ApiServer:
             base_url=self.url, headers={"Authorization": f"Bearer {settings.migration_api_token}"}, timeout=30
         )
 
-    def __enter__(self) -> "ApiServer":
+    def __enter__(self) -> ApiServer:
         self.thread.start()
         wait_until(lambda: self.server.started, 20, what="uvicorn")
         return self

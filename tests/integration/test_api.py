@@ -1,4 +1,5 @@
 """The HTTP API's edges (SPEC §4): auth, limits, idempotency, throttling, health, errors."""
+
 from __future__ import annotations
 
 import subprocess
@@ -24,11 +25,19 @@ def _v1_routes(app):
 
 def test_every_v1_route_needs_the_token(api, isolated_settings):
     routes = _v1_routes(create_app(isolated_settings))
-    assert {p for _, p in routes} == {"/v1/migrations/crm-notes/batches", "/v1/migrations/crm-notes/counts",
-                                      "/v1/migrations/crm-notes/withdrawals", "/v1/migrations/crm-notes/legacy-ids"}
+    assert {p for _, p in routes} == {
+        "/v1/migrations/crm-notes/batches",
+        "/v1/migrations/crm-notes/counts",
+        "/v1/migrations/crm-notes/withdrawals",
+        "/v1/migrations/crm-notes/legacy-ids",
+    }
     body = batch(1, "auth", [note(1, 1)])
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic " + "x" * 10},
-                    {"Authorization": f"Bearer {isolated_settings.migration_api_token}x"}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Basic " + "x" * 10},
+        {"Authorization": f"Bearer {isolated_settings.migration_api_token}x"},
+    ):
         for method, path in routes:
             r = httpx.request(method, api.url + path, headers=headers, json=body)
             assert r.status_code == 401, (method, path, headers)
@@ -41,10 +50,10 @@ def test_limits_and_not_a_batch(api):
     assert r.status_code == 413
     r = api.post_batch(batch(1, "huge", [note(1, 1, "<p>" + "y" * 30_000 + "</p>")]))
     assert r.status_code == 413 and r.json()["error"] == "payload_too_large"
-    for bad in (b"not json", b"[]", b'{"contract_version": 2, "cid": 1, "batch_id": "x", "notes": []}',
-                b'{"cid": 1}'):
-        r = api.client.post("/v1/migrations/crm-notes/batches", content=bad,
-                            headers={"content-type": "application/json"})
+    for bad in (b"not json", b"[]", b'{"contract_version": 2, "cid": 1, "batch_id": "x", "notes": []}', b'{"cid": 1}'):
+        r = api.client.post(
+            "/v1/migrations/crm-notes/batches", content=bad, headers={"content-type": "application/json"}
+        )
         assert r.status_code == 422 and "error" in r.json(), bad
 
 
@@ -55,7 +64,10 @@ def test_idempotent_batch_ids_and_per_note_rejection(api):
     body = first.json()
     assert body["accepted"] == 1
     assert [(x["legacy_crm_note_id"], x["reason"]) for x in body["rejected"]] == [
-        (2, "invalid_note"), (None, "invalid_note"), (1, "invalid_note")]
+        (2, "invalid_note"),
+        (None, "invalid_note"),
+        (1, "invalid_note"),
+    ]
     again = api.post_batch(batch(3, "idem", notes))
     assert again.status_code == 202 and again.json() == body
     assert api.post_batch(batch(3, "idem", notes[:1])).status_code == 409
@@ -95,8 +107,9 @@ def test_health_ready_metrics_openapi(api):
 def test_readyz_reports_a_dead_store(isolated_settings):
     from .cdp_support import free_port
 
-    dead = isolated_settings.model_copy(update={
-        "cdp_mongodb_uri": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300"})
+    dead = isolated_settings.model_copy(
+        update={"cdp_mongodb_uri": f"mongodb://127.0.0.1:{free_port()}/?serverSelectionTimeoutMS=300"}
+    )
     with ApiServer(dead) as api:
         r = httpx.get(api.url + "/readyz")
         assert r.status_code == 503 and r.json()["mongodb"].startswith("unreachable: ")
@@ -107,8 +120,14 @@ def test_readyz_reports_a_dead_store(isolated_settings):
 def test_serve_refuses_to_start_without_a_token(isolated_settings):
     env = settings_env(isolated_settings)
     env.pop("MIGRATION_API_TOKEN")
-    proc = subprocess.run([sys.executable, "-m", "crm_notes_migration.cli", "serve", "--port", "1"],
-                          env=env, cwd=ROOT / "tests", capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm_notes_migration.cli", "serve", "--port", "1"],
+        env=env,
+        cwd=ROOT / "tests",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "MIGRATION_API_TOKEN" in proc.stdout + proc.stderr
     with pytest.raises(RuntimeError):
         create_app(isolated_settings.model_copy(update={"migration_api_token": None}))

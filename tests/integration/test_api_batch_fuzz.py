@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm_notes_migration.api.app import create_app
+from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.queue.broker import QUEUE_NAME, BatchQueue, build_broker
-from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 
 from .cdp_support import add_contacts
 

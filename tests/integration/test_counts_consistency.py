@@ -4,9 +4,10 @@ since `run` stops waiting at "nothing pending" and reports what the counts say.
 
 The worker writes a batch's notes, then marks it done. Here the batch finishes right
 after the figures' first read of a collection, the moment where the two used to cross."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pymongo
 import pytest
@@ -32,11 +33,18 @@ def db(isolated_settings):
 
 def _finish_the_batch(db) -> None:
     """What the worker does for the batch: its notes, then the ledger says done."""
-    db[CONTACT_NOTES].insert_many([
-        {"_id": note_object_id(CID, lid), "cid": Int64(CID), "legacy_crm_note_id": Int64(lid), "source": "crm_migration"}
-        for lid in range(1, NOTES + 1)
-    ])
-    BatchLedger(db).mark_done("b1", datetime.now(timezone.utc))
+    db[CONTACT_NOTES].insert_many(
+        [
+            {
+                "_id": note_object_id(CID, lid),
+                "cid": Int64(CID),
+                "legacy_crm_note_id": Int64(lid),
+                "source": "crm_migration",
+            }
+            for lid in range(1, NOTES + 1)
+        ]
+    )
+    BatchLedger(db).mark_done("b1", datetime.now(UTC))
 
 
 def _finish_after_first_read_of(monkeypatch, db, method: str, collection: str) -> list[bool]:

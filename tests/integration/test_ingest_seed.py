@@ -1,11 +1,12 @@
 """A small seed, extracted with the CRM reader and posted through the API, lands exactly
 as the seed's expectations say, per cid and per reason code."""
+
 from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_devtools.seed.loader import load_seed
+from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import legacy_note_to_contract
 

@@ -11,19 +11,19 @@ from zoneinfo import ZoneInfo
 
 from pymongo import monitoring
 
+from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
 from crm_notes_migration.cdp import note_streams
 from crm_notes_migration.cdp.counts import counts
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, ensure_indexes, open_database
 from crm_notes_migration.cdp.resolve import contacts_by_person
 from crm_notes_migration.cdp.store import MongoNoteStore
-from crm_notes_migration.usecases.extract import build_batch
-from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
-from crm_notes_migration.usecases.reconcile.service import reconcile, select_cids
-from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
-from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
 from crm_notes_migration.usecases.contact_gone import notes_with_contact_gone
+from crm_notes_migration.usecases.extract import build_batch
+from crm_notes_migration.usecases.reconcile.service import reconcile, select_cids
+from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 from tests.e2e.live_cdp_support import OTHER_TENANT, add_cdp_authored_notes, raw_notes
 from tests.e2e.run_support import load_fixture
 

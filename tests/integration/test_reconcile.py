@@ -1,5 +1,6 @@
 """reconcile against the real stores: a clean run is ok and agrees with the seed; a missing,
 an extra and a tampered note are each caught with their ids; --repair restores them."""
+
 from __future__ import annotations
 
 import json
@@ -11,20 +12,26 @@ import psycopg
 import pymongo
 import pytest
 
+from crm_notes_devtools.seed.loader import load_seed
+from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.cdp import note_streams
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
-from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
-from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_migration.source.crm import CrmSource
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
 from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
 from tests.e2e.run_support import run_cli
 
 
 def reconcile_cli(settings, cwd, *args: str, timeout: float = 300):
-    proc = subprocess.run(cli_command("reconcile", "--json", *args), cwd=cwd, env=settings_env(settings),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        cli_command("reconcile", "--json", *args),
+        cwd=cwd,
+        env=settings_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     try:
         return proc.returncode, json.loads(proc.stdout), proc.stderr
     except ValueError:
@@ -35,9 +42,16 @@ def _reconcile(settings, client=None, **parallel):
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
-            return reconcile(db, source, select_cids(source, None), tz=ZoneInfo(settings.crm_timezone),
-                             options=TransformOptions.from_settings(settings), client=client,
-                             settings=settings, **parallel)
+            return reconcile(
+                db,
+                source,
+                select_cids(source, None),
+                tz=ZoneInfo(settings.crm_timezone),
+                options=TransformOptions.from_settings(settings),
+                client=client,
+                settings=settings,
+                **parallel,
+            )
     finally:
         db.client.close()
 
@@ -63,13 +77,21 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         for ledger in clean.ledgers:
             exp = expectations["per_cid"][str(ledger.cid)]
             want_parked = {k: v for k, v in exp["parked"].items() if v}
-            assert (ledger.in_scope, ledger.migrated, dict(ledger.parked)) == (exp["in_scope"], exp["migrated"], want_parked)
+            assert (ledger.in_scope, ledger.migrated, dict(ledger.parked)) == (
+                exp["in_scope"],
+                exp["migrated"],
+                want_parked,
+            )
 
         # 2. break things: one of each kind, in different cids where possible
         db = pymongo.MongoClient(settings.cdp_mongodb_uri, tz_aware=True)[settings.cdp_mongodb_db]
         cids = sorted(int(c) for c in expectations["per_cid"])
-        docs = {c: sorted(db.contact_notes.find({"cid": c, "source": "crm_migration"}), key=lambda d: d["legacy_crm_note_id"])
-                for c in cids}
+        docs = {
+            c: sorted(
+                db.contact_notes.find({"cid": c, "source": "crm_migration"}), key=lambda d: d["legacy_crm_note_id"]
+            )
+            for c in cids
+        }
         gone, tampered, moved, edited = docs[cids[0]][0], docs[cids[1]][1], docs[cids[1]][2], docs[cids[2]][0]
         soft_deleted = docs[cids[2]][3]
         parked = next(db.contact_notes_migration_parked.find({"cid": cids[0]}), None)
@@ -77,9 +99,13 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         db.contact_notes.delete_one({"_id": gone["_id"]})
         db.contact_notes_migration_parked.delete_one({"_id": parked["_id"]})
         db.contact_notes.update_one({"_id": tampered["_id"]}, {"$set": {"content": "<p>tampered</p>"}})
-        db.contact_notes.update_one({"_id": moved["_id"]}, {"$set": {"created_at": moved["created_at"] - timedelta(hours=7)}})
-        db.contact_notes.update_one({"_id": edited["_id"]}, {"$set": {
-            "content": "<p>a user's edit</p>", "updated_at": edited["updated_at"] + timedelta(days=1)}})
+        db.contact_notes.update_one(
+            {"_id": moved["_id"]}, {"$set": {"created_at": moved["created_at"] - timedelta(hours=7)}}
+        )
+        db.contact_notes.update_one(
+            {"_id": edited["_id"]},
+            {"$set": {"content": "<p>a user's edit</p>", "updated_at": edited["updated_at"] + timedelta(days=1)}},
+        )
         with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
             conn.execute("UPDATE crm_notes SET deleted_at = now() WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
 
@@ -87,7 +113,9 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         assert code == 1 and out is not None, err
         by_cid = {row["cid"]: row for row in out["cids"]}
         assert by_cid[cids[0]]["missing"]["ids"] == sorted([gone["legacy_crm_note_id"], parked["legacy_crm_note_id"]])
-        assert by_cid[cids[1]]["mismatched"]["ids"] == sorted([tampered["legacy_crm_note_id"], moved["legacy_crm_note_id"]])
+        assert by_cid[cids[1]]["mismatched"]["ids"] == sorted(
+            [tampered["legacy_crm_note_id"], moved["legacy_crm_note_id"]]
+        )
         assert by_cid[cids[1]]["mismatches"]["content"]["ids"] == [tampered["legacy_crm_note_id"]]
         assert by_cid[cids[1]]["mismatches"]["created_at"]["ids"] == [moved["legacy_crm_note_id"]]
         assert by_cid[cids[2]]["extra"]["ids"] == [soft_deleted["legacy_crm_note_id"]]
@@ -100,8 +128,21 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         # same (the CLI used per-cid queries on one process for these 3 cids)
         monkeypatch.setattr(note_streams, "SNAPSHOT_MIN_CIDS", 1)
         fast = _reconcile(isolated_settings, workers=2)
-        keys = ("in_scope", "migrated", "parked", "missing", "extra", "duplicates", "mismatched", "mismatches",
-                "edited_in_cdp", "anomalies", "parked_stale", "store", "status")
+        keys = (
+            "in_scope",
+            "migrated",
+            "parked",
+            "missing",
+            "extra",
+            "duplicates",
+            "mismatched",
+            "mismatches",
+            "edited_in_cdp",
+            "anomalies",
+            "parked_stale",
+            "store",
+            "status",
+        )
         got = json.loads(json.dumps(fast.as_dict()["cids"], default=str))
         assert [{k: row[k] for k in keys} for row in got] == [{k: row[k] for k in keys} for row in out["cids"]]
 
@@ -134,8 +175,9 @@ class _QueueStuckClient:
         return {"batch_id": body["batch_id"], "accepted": len(body["notes"]), "rejected": []}
 
     def wait_drained(self, cids, timeout_s):
-        raise QueueStuck("no job is left on the queue but 1 that failed for good: `crm-notes-migrate "
-                         "failed-jobs` lists them", {})
+        raise QueueStuck(
+            "no job is left on the queue but 1 that failed for good: `crm-notes-migrate failed-jobs` lists them", {}
+        )
 
     def counts(self, cid):
         return {"cid": cid, "migrated": 0, "parked": {}, "pending": 0}
@@ -147,10 +189,15 @@ def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
     db = open_database(isolated_settings)
     try:
         with CrmSource(isolated_settings.crm_database_url) as source:
-            result = reconcile_and_repair(db, source, select_cids(source, None),
-                                          tz=ZoneInfo(isolated_settings.crm_timezone),
-                                          options=TransformOptions.from_settings(isolated_settings), client=client,
-                                          settings=isolated_settings)
+            result = reconcile_and_repair(
+                db,
+                source,
+                select_cids(source, None),
+                tz=ZoneInfo(isolated_settings.crm_timezone),
+                options=TransformOptions.from_settings(isolated_settings),
+                client=client,
+                settings=isolated_settings,
+            )
     finally:
         db.client.close()
     assert client.posted and result.repair["resent"] > 0
@@ -164,8 +211,9 @@ class _UnreachableApi:
 
     def counts(self, cid):
         self.asked.append(cid)
-        raise MigrationApiError("GET /v1/migrations/crm-notes/counts: unreachable after 8 attempts: "
-                                "ConnectError: connection refused")
+        raise MigrationApiError(
+            "GET /v1/migrations/crm-notes/counts: unreachable after 8 attempts: ConnectError: connection refused"
+        )
 
 
 def test_an_unreachable_counts_endpoint_is_asked_once_not_once_per_cid(isolated_settings):

@@ -16,10 +16,10 @@ import pymongo
 import pytest
 from bson import Int64, ObjectId
 
-from crm_notes_migration.config import Settings
 from crm_notes_devtools.seed.cdp_notes import note_sha256, notes_digest
 from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_devtools.seed.verify import check_cdp_authored
+from crm_notes_migration.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

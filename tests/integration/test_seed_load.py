@@ -1,5 +1,6 @@
 """`crm-notes-migrate seed` against the real PostgreSQL and FerretDB: the printed expectations
 match an independent count of what was loaded, and the same seed loads byte-identical data."""
+
 from __future__ import annotations
 
 import contextlib
@@ -33,9 +34,24 @@ def _seed_cli(settings: Settings, notes: int, cids: int, seed: int) -> dict:
         "CDP_MONGODB_DB": settings.cdp_mongodb_db,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "crm_notes_migration.cli", "seed", "--notes", str(notes), "--cids", str(cids),
-         "--seed", str(seed), "--json"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "crm_notes_migration.cli",
+            "seed",
+            "--notes",
+            str(notes),
+            "--cids",
+            str(cids),
+            "--seed",
+            str(seed),
+            "--json",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -48,7 +64,9 @@ def _second_databases(like: Settings):
     crm_db, cdp_db = f"crm_test_{suffix}", f"cdp_test_{suffix}"
     url = like.crm_database_url.rsplit("/", 1)[0] + "/" + crm_db
     try:
-        yield Settings(_env_file=None, crm_database_url=url, cdp_mongodb_uri=like.cdp_mongodb_uri, cdp_mongodb_db=cdp_db)
+        yield Settings(
+            _env_file=None, crm_database_url=url, cdp_mongodb_uri=like.cdp_mongodb_uri, cdp_mongodb_db=cdp_db
+        )
     finally:
         pymongo.MongoClient(like.cdp_mongodb_uri).drop_database(cdp_db)
         with psycopg.connect(ADMIN_PG_URL, autocommit=True) as conn:
@@ -77,10 +95,16 @@ def _count_independently(settings: Settings) -> dict[str, dict]:
             "SELECT id, cid, crm_person_id, octet_length(content) FROM crm_notes"
             " WHERE deleted_at IS NULL AND crm_person_id IS NOT NULL"
         ).fetchall()
-        big = dict(conn.execute("SELECT id, content FROM crm_notes WHERE octet_length(content) > %s", (MIB,)).fetchall())
+        big = dict(
+            conn.execute("SELECT id, content FROM crm_notes WHERE octet_length(content) > %s", (MIB,)).fetchall()
+        )
     for cid, deleted, no_person, n_in in scope:
-        per_cid[str(cid)] = {"in_scope": n_in, "migrated": 0, "parked": Counter(),
-                             "out_of_scope": {"deleted": deleted, "no_person": no_person}}
+        per_cid[str(cid)] = {
+            "in_scope": n_in,
+            "migrated": 0,
+            "parked": Counter(),
+            "out_of_scope": {"deleted": deleted, "no_person": no_person},
+        }
     contacts = {}
     for cid in {row[1] for row in in_scope}:
         docs = db.contacts.find({"cid": Int64(cid)}, {"source_id": 1})

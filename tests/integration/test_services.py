@@ -1,4 +1,5 @@
 """scripts/services.sh: idempotent, and every service answers where SPEC §9 says."""
+
 import subprocess
 
 import psycopg
@@ -9,11 +10,9 @@ from tests.conftest import ROOT
 
 
 def test_up_twice_starts_nothing_the_second_time(services):
-    second = subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"],
-                            capture_output=True, text=True, check=True)
+    second = subprocess.run([str(ROOT / "scripts" / "services.sh"), "up"], capture_output=True, text=True, check=True)
     assert "starting" not in second.stderr
-    status = subprocess.run([str(ROOT / "scripts" / "services.sh"), "status"],
-                            capture_output=True, text=True)
+    status = subprocess.run([str(ROOT / "scripts" / "services.sh"), "status"], capture_output=True, text=True)
     assert status.returncode == 0, status.stdout
     assert status.stdout.count(": up") == 3
 

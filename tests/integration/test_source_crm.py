@@ -1,4 +1,5 @@
 """CrmSource against a real PostgreSQL with rows inserted here (SPEC §2 schema)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -13,8 +14,10 @@ T = datetime(2021, 3, 4, 5, 6, 7)
 
 
 def mention(uid: int, name: str) -> str:
-    return (f'<span class="mention" data-index="0" data-denotation-char="@" data-id="{uid}" data-value="{name}">'
-            f'<span contenteditable="false"><span class="ql-mention-denotation-char">@</span>{name}</span></span>')
+    return (
+        f'<span class="mention" data-index="0" data-denotation-char="@" data-id="{uid}" data-value="{name}">'
+        f'<span contenteditable="false"><span class="ql-mention-denotation-char">@</span>{name}</span></span>'
+    )
 
 
 @pytest.fixture
@@ -22,23 +25,30 @@ def crm(isolated_settings):
     url = isolated_settings.crm_database_url
     with psycopg.connect(url, autocommit=True) as conn:
         create_crm_schema(conn)
-        conn.execute("INSERT INTO crm_users VALUES (1, 10, 'a@x.co', 'Ani'), (2, 10, 'b@x.co', 'Budi'),"
-                     " (3, 20, 'c@y.co', 'Citra'), (4, 10, 'd@x.co', 'Dewi')")
+        conn.execute(
+            "INSERT INTO crm_users VALUES (1, 10, 'a@x.co', 'Ani'), (2, 10, 'b@x.co', 'Budi'),"
+            " (3, 20, 'c@y.co', 'Citra'), (4, 10, 'd@x.co', 'Dewi')"
+        )
         rows = []
         for i in range(1, 31):  # cid 10: ids 1..30; every 5th deleted, every 7th without person
             deleted = T if i % 5 == 0 else None
             person = None if i % 7 == 0 else 100 + i
             content = f"<p>note {i}</p>" + (mention(2, "Budi") if i % 3 == 0 else "")
             rows.append((i, 10, person, content, 1 if i % 2 else None, T, None, deleted))
-        rows += [(31, 20, 500, "<p>other</p>" + mention(2, "Budi"), 3, T, T, None),
-                 (32, 10, 101, mention(3, "Citra"), 99, T, None, None)]
+        rows += [
+            (31, 20, 500, "<p>other</p>" + mention(2, "Budi"), 3, T, T, None),
+            (32, 10, 101, mention(3, "Citra"), 99, T, None, None),
+        ]
         with conn.cursor() as cur:
             cur.executemany("INSERT INTO crm_notes VALUES (%s,%s,%s,%s,%s,%s,%s,%s)", rows)
-            cur.executemany("INSERT INTO crm_note_attachments VALUES (%s,%s,%s,%s,%s,%s,%s)", [
-                (9, 3, "b.pdf", "https://f/b", "application/pdf", 2, T),
-                (8, 3, "a.pdf", "https://f/a", None, None, T),
-                (7, 31, "c.txt", "https://f/c", "text/plain", 3, T),
-            ])
+            cur.executemany(
+                "INSERT INTO crm_note_attachments VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                [
+                    (9, 3, "b.pdf", "https://f/b", "application/pdf", 2, T),
+                    (8, 3, "a.pdf", "https://f/a", None, None, T),
+                    (7, 31, "c.txt", "https://f/c", "text/plain", 3, T),
+                ],
+            )
     with CrmSource(url) as source:
         yield source
 

@@ -11,9 +11,9 @@ import pytest
 from bson import Int64, ObjectId
 from bson.raw_bson import RawBSONDocument
 
+from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 from crm_notes_migration.cdp.batches import DONE, BatchLedger
 from crm_notes_migration.cdp.mongo import open_database
-from crm_notes_migration.bootstrap import batch_handler as make_batch_handler
 
 from .cdp_support import ApiServer, add_contacts, batch, note
 

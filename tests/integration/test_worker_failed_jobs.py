@@ -1,6 +1,7 @@
 """Jobs that fail for good are dead-lettered, listed by `failed-jobs`, put back by
 `failed-jobs --requeue` or dropped by `failed-jobs --discard` (all, or `--id`); the
 queued-notes figure behind the 429 follows the queue."""
+
 from __future__ import annotations
 
 import subprocess
@@ -36,8 +37,14 @@ CID = 11
 
 
 def _failed_jobs_cli(settings, *flags: str, code: int = 0) -> str:
-    proc = subprocess.run([sys.executable, "-m", "crm_notes_migration.cli", "failed-jobs", *flags],
-                          env=settings_env(settings), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crm_notes_migration.cli", "failed-jobs", *flags],
+        env=settings_env(settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == code, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
@@ -82,8 +89,9 @@ def test_a_job_failing_for_good_is_listed_requeued_and_then_lands(isolated_setti
         listed = _failed_jobs_cli(settings)
         assert f"doomed\tcid={CID}\tnotes=3\t" in listed and "AutoReconnect" in listed
         assert listed.strip().endswith("2 failed job(s)")
-        assert "error: no failed job has the id 'nope'" in _failed_jobs_cli(settings, "--requeue", "--id", "nope",
-                                                                               code=2)
+        assert "error: no failed job has the id 'nope'" in _failed_jobs_cli(
+            settings, "--requeue", "--id", "nope", code=2
+        )
         assert "exclude each other" in _failed_jobs_cli(settings, "--requeue", "--discard", code=2)
 
         requeued = _failed_jobs_cli(settings, "--requeue", "--id", "doomed")

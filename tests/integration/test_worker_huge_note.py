@@ -2,15 +2,16 @@
 real API, Redis queue, worker process and FerretDB. (FerretDB 1.24 stores a 17 MiB document
 anyway; MongoDB refuses it, and the worker's job would end in the dead-letter queue with
 the note neither migrated nor parked. The cut is checked here; the refusal is MongoDB's.)"""
+
 from __future__ import annotations
 
 import hashlib
 
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.cdp.store import MongoNoteStore
-from crm_notes_migration.usecases.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
-from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
+from crm_notes_migration.usecases.ingest import PARKED_CONTENT_KEPT_BYTES, PARKED_CONTENT_MAX_BYTES, park_record
 from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 
 from .cdp_support import ApiServer, add_contacts, batch, drained, note, start_worker, stop_process, wait_until

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pymongo.errors
 from bson import ObjectId
 
+from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
-from crm_notes_migration.bootstrap import contact_resolver, note_store, transform_options
 from crm_notes_migration.usecases.retry_parked import retry_parked_notes
 
 from .cdp_support import ApiServer, add_contacts, batch, note, start_worker, stop_process, wait_until
@@ -58,7 +58,12 @@ def test_a_nul_the_store_refuses_parks_its_note_and_the_siblings_land(isolated_s
                 assert parked["note_escaped"] is True
                 assert api.counts(CID) == {"cid": CID, "migrated": 2, "parked": {"invalid_note": 1}, "pending": 0}
                 # retry-parked leaves an escaped note alone: only the CRM has it as it was
-                assert retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])[CID].landed_ids == []
+                assert (
+                    retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])[
+                        CID
+                    ].landed_ids
+                    == []
+                )
             assert queue.failed_jobs() == []
     finally:
         assert stop_process(worker) == 0, (tmp_path / "worker.log").read_text()[-3000:]
@@ -111,7 +116,9 @@ def test_bad_cdp_data_fails_only_the_notes_it_touches(isolated_settings, tmp_pat
             assert queue.failed_jobs() == [] and queue.queued_notes() == 0
 
             db.contacts.delete_one({"_id": "not-an-object-id"})  # fixed: the note lands on retry
-            assert retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])[CID].landed_ids == [2]
+            assert retry_parked_notes(note_store(db), contact_resolver(db), transform_options(settings), [CID])[
+                CID
+            ].landed_ids == [2]
             assert api.counts(CID) == {"cid": CID, "migrated": 5, "parked": {}, "pending": 0}
     finally:
         assert stop_process(worker) == 0, (tmp_path / "worker.log").read_text()[-3000:]

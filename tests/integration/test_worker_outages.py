@@ -1,5 +1,6 @@
 """Outages mid-run, on private Redis and FerretDB instances (the shared ones are never
 touched): Redis losing its data, FerretDB stopping and coming back."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,16 +13,41 @@ import pytest
 import crm_notes_migration.client as client_module
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, QueueStuck
+from tests.conftest import ADMIN_PG_URL, _pg_url
 
-from ..conftest import ADMIN_PG_URL, _pg_url
-from .cdp_support import ROOT, ApiServer, add_contacts, batch, drained, free_port, note, start_worker, stop_process, wait_until
+from .cdp_support import (
+    ROOT,
+    ApiServer,
+    add_contacts,
+    batch,
+    drained,
+    free_port,
+    note,
+    start_worker,
+    stop_process,
+    wait_until,
+)
 
 CID = 11
 
 
 def _start_redis(port: int, workdir) -> subprocess.Popen:
-    proc = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-                             "--appendonly", "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     import redis
 
     wait_until(lambda: redis.Redis(port=port).ping(), 10, what="private redis")
@@ -38,18 +64,22 @@ def private_redis(tmp_path):
 
 
 def _batches(start: int, count: int, size: int = 20) -> list[dict]:
-    return [batch(CID, f"r-{k}", [note(k * size + i, k * size + i) for i in range(1, size + 1)])
-            for k in range(start, start + count)]
+    return [
+        batch(CID, f"r-{k}", [note(k * size + i, k * size + i) for i in range(1, size + 1)])
+        for k in range(start, start + count)
+    ]
 
 
 def _post(api, b) -> None:
     def ok():  # the API answers 503 while its Redis connection is re-established
         return api.post_batch(b).status_code == 202
+
     wait_until(ok, 20, interval=0.5, what=f"batch {b['batch_id']} accepted")
 
 
-def test_redis_restarted_empty_counts_show_the_loss_and_resending_lands_it(isolated_settings, private_redis, tmp_path,
-                                                                         monkeypatch):
+def test_redis_restarted_empty_counts_show_the_loss_and_resending_lands_it(
+    isolated_settings, private_redis, tmp_path, monkeypatch
+):
     monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 1.0)
     port, procs, restart = private_redis
     settings = isolated_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
@@ -98,13 +128,28 @@ def private_ferretdb(tmp_path):
 
     def start():
         log = open(tmp_path / "ferretdb.log", "ab")
-        procs.append(subprocess.Popen(
-            [str(ROOT / "ferretdb" / "bin" / "ferretdb"), "-handler", "postgresql",
-             "-postgresql-url", _pg_url(dbname).replace("postgresql://", "postgres://"),
-             "-listen-addr", f"127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(ROOT / "ferretdb" / "bin" / "ferretdb"),
+                    "-handler",
+                    "postgresql",
+                    "-postgresql-url",
+                    _pg_url(dbname).replace("postgresql://", "postgres://"),
+                    "-listen-addr",
+                    f"127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
         import pymongo
-        wait_until(lambda: pymongo.MongoClient(port=port, serverSelectionTimeoutMS=500).admin.command("ping"),
-                   30, what="private ferretdb")
+
+        wait_until(
+            lambda: pymongo.MongoClient(port=port, serverSelectionTimeoutMS=500).admin.command("ping"),
+            30,
+            what="private ferretdb",
+        )
 
     start()
     yield port, procs, start
@@ -126,8 +171,9 @@ def test_ferretdb_stopped_and_restarted_jobs_retry_and_land(isolated_settings, p
             _post(api, b)
         worker = start_worker(settings, tmp_path / "w.log")
         try:
-            wait_until(lambda: db.contact_notes.count_documents({"cid": CID}) > 0, 60, interval=0.05,
-                       what="first notes")
+            wait_until(
+                lambda: db.contact_notes.count_documents({"cid": CID}) > 0, 60, interval=0.05, what="first notes"
+            )
             procs[-1].kill()
             procs[-1].wait(10)
             time.sleep(4)  # jobs fail meanwhile and are retried with backoff

@@ -1,4 +1,5 @@
 """The seed's in-scope notes as contract dicts, built as the extractor builds them (no database)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,6 +8,7 @@
   compared with the previous implementation, kept here as the reference, on the seed's
   notes and on notes mutated into every kind of trouble.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,9 +24,9 @@ from hypothesis import strategies as st
 from crm_notes_migration.api.batches import INT64_MAX, INT64_MIN, _ints_fit, split_notes
 from crm_notes_migration.cdp.batches import canonical_json, canonical_sha256
 from crm_notes_migration.contract import validate_note
+from crm_notes_migration.transform import INVALID_NOTE
 from crm_notes_migration.usecases.extract import batch_id_for
 from crm_notes_migration.usecases.ingest import park_record
-from crm_notes_migration.transform import INVALID_NOTE
 
 from .seed_contracts import seed_contracts
 
@@ -56,7 +57,7 @@ def reference_split_notes(cid: int, notes: list[Any]):
     """`split_notes` as it was before the shortcuts."""
     accepted, rejected, parks, seen = [], [], [], set()
     for raw in notes:
-        note, detail = (validate_note(raw) if isinstance(raw, dict) else (None, "note: not an object"))
+        note, detail = validate_note(raw) if isinstance(raw, dict) else (None, "note: not an object")
         if note is not None and not reference_ints_fit(raw):
             note, detail = None, "an integer is out of the 64-bit range"
         lid = _reference_usable_id(raw)
@@ -67,8 +68,13 @@ def reference_split_notes(cid: int, notes: list[Any]):
                 parks.append(park_record(cid, lid, payload, INVALID_NOTE, detail))
             continue
         if note.legacy_crm_note_id in seen:
-            rejected.append({"legacy_crm_note_id": lid, "reason": INVALID_NOTE,
-                             "detail": "legacy_crm_note_id: appears twice in this batch"})
+            rejected.append(
+                {
+                    "legacy_crm_note_id": lid,
+                    "reason": INVALID_NOTE,
+                    "detail": "legacy_crm_note_id: appears twice in this batch",
+                }
+            )
             continue
         seen.add(note.legacy_crm_note_id)
         accepted.append(note.model_dump(mode="json"))
@@ -83,7 +89,7 @@ def seed_batches(notes: int = 700, cids: int = 3, seed: int = 11, size: int = 25
     out = []
     for cid, page in by_cid.items():
         for i in range(0, len(page), size):
-            part = page[i:i + size]
+            part = page[i : i + size]
             out.append({"contract_version": 1, "cid": cid, "batch_id": batch_id_for(cid, part), "notes": part})
     return out
 
@@ -97,9 +103,12 @@ def batches() -> list[dict[str, Any]]:
 # --- canonical JSON -------------------------------------------------------------------
 
 _TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
-    ["", "\u2028\u2029", "\x00\x1f\x7f\x80\x9f", '"\\/\b\f\n\r\t', "\ufeff\uffff", "😀\U0010ffff", "é", "e\u0301"])
+    ["", "\u2028\u2029", "\x00\x1f\x7f\x80\x9f", '"\\/\b\f\n\r\t', "\ufeff\uffff", "😀\U0010ffff", "é", "e\u0301"]
+)
 _SCALARS = (
-    st.none() | st.booleans() | _TEXT
+    st.none()
+    | st.booleans()
+    | _TEXT
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.sampled_from([2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1])
     | st.floats(allow_nan=True, allow_infinity=True)
@@ -119,9 +128,13 @@ def test_canonical_json_is_the_standard_encoders_on_any_json_value(value):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | _TEXT | st.integers(min_value=-(2**63), max_value=2**64 - 1),
-                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_TEXT, inner, max_size=5),
-                    max_leaves=40))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | _TEXT | st.integers(min_value=-(2**63), max_value=2**64 - 1),
+        lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_TEXT, inner, max_size=5),
+        max_leaves=40,
+    )
+)
 def test_canonical_json_without_floats_is_orjsons(value):
     """Where the shortcut is taken at all: values orjson can write (not only the fallback)."""
     fast = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
@@ -162,15 +175,16 @@ def test_canonical_sha256_on_the_seed_batches(batches):
 
 # --- split_notes ----------------------------------------------------------------------
 
+
 def _troubled(notes: list[dict[str, Any]]) -> list[Any]:
     """The seed's notes, then copies mutated into every kind of trouble split_notes sorts."""
     out: list[Any] = list(notes)
     n = copy.deepcopy(notes[:12])
-    n[0]["crm_person_id"] = 2**63            # too big for 64 bits (pydantic takes it)
-    n[1]["crm_person_id"] = -(2**63)         # fits
+    n[0]["crm_person_id"] = 2**63  # too big for 64 bits (pydantic takes it)
+    n[1]["crm_person_id"] = -(2**63)  # fits
     n[2]["crm_person_id"] = float(n[2]["crm_person_id"])  # a float pydantic takes as int
     n[3]["author"] = {"crm_user_id": 2**64, "email": None, "name": None}
-    n[4]["crm_person_id"] = True             # a bool
+    n[4]["crm_person_id"] = True  # a bool
     n[5]["created_at"] = "2021-01-01T00:00:00"  # no offset
     n[6]["legacy_crm_note_id"] = "x"
     n[7]["unexpected"] = 1
@@ -200,10 +214,16 @@ class _Int(int):
 
 
 @settings(max_examples=1000, deadline=None)
-@given(st.recursive(
-    _SCALARS | st.integers(min_value=-(2**64), max_value=2**64).map(_Int),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4)
-    | st.dictionaries(_TEXT, inner, max_size=3).map(_Dict),
-    max_leaves=20))
+@given(
+    st.recursive(
+        _SCALARS | st.integers(min_value=-(2**64), max_value=2**64).map(_Int),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(_TEXT, inner, max_size=4)
+            | st.dictionaries(_TEXT, inner, max_size=3).map(_Dict)
+        ),
+        max_leaves=20,
+    )
+)
 def test_ints_fit_is_the_previous_ints_fit(value):
     assert _ints_fit(value) == reference_ints_fit(value)

@@ -1,19 +1,21 @@
 """`bench.ingest`'s CPU accounting (`LocalCpu`) counts what ran, in the group it belongs to."""
+
 from __future__ import annotations
 
 import subprocess
 import sys
 import time
 
-import psutil
-
 import bench.ingest as bench_ingest
+import psutil
 from bench.ingest import LocalCpu
 
 #: A child that burns 0.4 s of CPU when told to, says so, and lives until its stdin closes
 #: (the CPU of a process that ended before the block's end is not counted).
-CHILD = ("import sys, time\nsys.stdin.readline()\nt = time.process_time()\n"
-         "while time.process_time() - t < 0.4:\n    pass\nprint('done', flush=True)\nsys.stdin.read()\n")
+CHILD = (
+    "import sys, time\nsys.stdin.readline()\nt = time.process_time()\n"
+    "while time.process_time() - t < 0.4:\n    pass\nprint('done', flush=True)\nsys.stdin.read()\n"
+)
 
 
 def test_a_watched_process_and_this_one_are_counted():

@@ -1,11 +1,13 @@
 """`bench.transform`'s bleach comparison really runs bleach: its swap of the content step
 must reach `transform_note` (a refactor of the core once left it timing the core twice)."""
+
 from __future__ import annotations
 
 import hashlib
 
 from bench.bleach_baseline import bleach_transform_content
 from bench.transform import content_step
+
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.transform import TransformOptions, transform_note
 

@@ -1,4 +1,5 @@
 """The SQLite checkpoint: passes, contiguous prefix, resume, restart."""
+
 from __future__ import annotations
 
 from crm_notes_migration.source.checkpoint import Checkpoint

@@ -1,4 +1,5 @@
 """Every command and flag of SPEC §8 exists with the exact name, and each documents itself."""
+
 import pytest
 from typer.testing import CliRunner
 
@@ -9,8 +10,7 @@ SPEC_COMMANDS = {
     "seed": ["--notes", "--cids", "--seed"],
     "serve": ["--host", "--port"],
     "worker": [],
-    "run": ["--cid", "--batch-size", "--concurrency", "--dry-run", "--state-file", "--restart",
-            "--no-wait", "--json"],
+    "run": ["--cid", "--batch-size", "--concurrency", "--dry-run", "--state-file", "--restart", "--no-wait", "--json"],
     "retry-parked": ["--cid"],
     "reconcile": ["--cid", "--report", "--sample", "--repair", "--json"],
     "rollback": ["--cid", "--all", "--dry-run", "--include-edited", "--json"],

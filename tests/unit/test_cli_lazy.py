@@ -1,5 +1,6 @@
 """The CLI imports a command's module only when that command is used, and shows and runs
 exactly what the eagerly built application did."""
+
 from __future__ import annotations
 
 import importlib

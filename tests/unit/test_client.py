@@ -1,4 +1,5 @@
 """MigrationApiClient against a tiny local HTTP server that scripts its answers."""
+
 from __future__ import annotations
 
 import gc
@@ -89,8 +90,12 @@ def test_a_sent_batch_body_is_not_kept_alive_by_the_http_clients_reference_cycle
         gc.set_debug(gc.DEBUG_SAVEALL)  # keep what the collector finds unreachable, to look at
         gc.collect()
         cycles_found = len(gc.garbage)
-        bodies = [r for o in gc.garbage for r in gc.get_referents(o)
-                  if isinstance(r, (bytes, bytearray)) and len(r) >= 1_000_000]
+        bodies = [
+            r
+            for o in gc.garbage
+            for r in gc.get_referents(o)
+            if isinstance(r, (bytes, bytearray)) and len(r) >= 1_000_000
+        ]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
@@ -180,11 +185,13 @@ def test_unreachable_api_waits_its_budget_then_names_the_url(sleeps):
 
 
 def test_wait_drained_polls_the_first_pending_cid_until_drained_then_the_next(sleeps):
-    server = ScriptedServer([
-        (200, {}, {"cid": 1, "migrated": 1, "parked": {}, "pending": 2}),
-        (200, {}, {"cid": 1, "migrated": 3, "parked": {"contact_not_found": 0}, "pending": 0}),
-        (200, {}, {"cid": 2, "migrated": 3, "parked": {}, "pending": 0}),
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, {"cid": 1, "migrated": 1, "parked": {}, "pending": 2}),
+            (200, {}, {"cid": 1, "migrated": 3, "parked": {"contact_not_found": 0}, "pending": 0}),
+            (200, {}, {"cid": 2, "migrated": 3, "parked": {}, "pending": 0}),
+        ]
+    )
     try:
         final = make_client(server.url, sleeps).wait_drained([1, 2], timeout_s=30, poll_interval_s=0.25)
     finally:
@@ -214,15 +221,17 @@ def _row(cid, pending, migrated=5):
 
 def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(sleeps):
     cids = list(range(1, 11))
-    server = ScriptedServer([
-        (404, {}, {"detail": "no metrics here"}),  # an API without the queued-notes gauge
-        (200, {}, _row(10, 4)),
-        (200, {}, _row(10, 0)),
-        (200, {}, {"cids": [_row(c, 2 if c == 3 else 0) for c in cids] + [_row(99, 7)]}),
-        (200, {}, _row(3, 0)),
-        (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids if c != 7]}),
-        (200, {}, _row(7, 0, migrated=0)),
-    ])
+    server = ScriptedServer(
+        [
+            (404, {}, {"detail": "no metrics here"}),  # an API without the queued-notes gauge
+            (200, {}, _row(10, 4)),
+            (200, {}, _row(10, 0)),
+            (200, {}, {"cids": [_row(c, 2 if c == 3 else 0) for c in cids] + [_row(99, 7)]}),
+            (200, {}, _row(3, 0)),
+            (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids if c != 7]}),
+            (200, {}, _row(7, 0, migrated=0)),
+        ]
+    )
     try:
         final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
     finally:
@@ -230,7 +239,13 @@ def test_wait_drained_many_cids_waits_on_the_last_then_reads_every_cid_at_once(s
     base = "/v1/migrations/crm-notes/counts"
     every = f"{base}?" + "&".join(f"cid={c}" for c in cids)  # the run's cids, named
     assert [r[1] for r in server.requests] == [
-        "/metrics", f"{base}?cid=10", f"{base}?cid=10", every, f"{base}?cid=3", every, f"{base}?cid=7",
+        "/metrics",
+        f"{base}?cid=10",
+        f"{base}?cid=10",
+        every,
+        f"{base}?cid=3",
+        every,
+        f"{base}?cid=7",
     ]
     assert sorted(final) == cids  # only the run's cids, not 99
     assert final[4]["migrated"] == 4 and final[7]["migrated"] == 0
@@ -250,21 +265,26 @@ def test_wait_drained_many_cids_times_out_with_counts_so_far(sleeps):
 
 
 def _metrics(queued: str) -> bytes:
-    return (f"# TYPE migration_notes_total counter\nmigration_notes_total{{outcome=\"accepted\"}} 9.0\n"
-            f"# TYPE migration_queued_notes gauge\nmigration_queued_notes {queued}\n").encode()
+    return (
+        f'# TYPE migration_notes_total counter\nmigration_notes_total{{outcome="accepted"}} 9.0\n'
+        f"# TYPE migration_queued_notes gauge\nmigration_queued_notes {queued}\n"
+    ).encode()
 
 
 def test_wait_drained_many_cids_waits_on_the_queued_gauge_then_reads_every_cid_once(sleeps):
     cids = list(range(1, 11))
-    server = ScriptedServer([
-        (200, {}, _metrics("500.0")),
-        (200, {}, _metrics("0.0")),
-        (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids]}),
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _metrics("500.0")),
+            (200, {}, _metrics("0.0")),
+            (200, {}, {"cids": [_row(c, 0, migrated=c) for c in cids]}),
+        ]
+    )
     heard: list[int] = []
     try:
         final = make_client(server.url, sleeps).wait_drained(
-            cids, timeout_s=30, poll_interval_s=0.5, on_queued=heard.append)
+            cids, timeout_s=30, poll_interval_s=0.5, on_queued=heard.append
+        )
     finally:
         server.close()
     assert heard == [500]  # the terminal hears how much is still queued while it waits
@@ -276,13 +296,15 @@ def test_wait_drained_many_cids_waits_on_the_queued_gauge_then_reads_every_cid_o
 
 def test_wait_drained_gauge_empty_but_counts_still_pending_falls_back_to_polling_the_cid(sleeps):
     cids = list(range(1, 11))
-    server = ScriptedServer([
-        (200, {}, _metrics("NaN")),  # Redis unavailable to the API: no hint
-        (200, {}, _row(10, 0)),
-        (200, {}, {"cids": [_row(c, 3 if c == 5 else 0) for c in cids]}),
-        (200, {}, _row(5, 0)),
-        (200, {}, {"cids": [_row(c, 0) for c in cids]}),
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _metrics("NaN")),  # Redis unavailable to the API: no hint
+            (200, {}, _row(10, 0)),
+            (200, {}, {"cids": [_row(c, 3 if c == 5 else 0) for c in cids]}),
+            (200, {}, _row(5, 0)),
+            (200, {}, {"cids": [_row(c, 0) for c in cids]}),
+        ]
+    )
     try:
         final = make_client(server.url, sleeps).wait_drained(cids, timeout_s=30, poll_interval_s=0.5)
     finally:
@@ -294,18 +316,27 @@ def test_wait_drained_gauge_empty_but_counts_still_pending_falls_back_to_polling
 
 
 def _job_metrics(queued: str, live: str, failed: str) -> bytes:
-    return _metrics(queued) + (f"# TYPE migration_live_jobs gauge\nmigration_live_jobs {live}\n"
-                               f"# TYPE migration_failed_jobs gauge\nmigration_failed_jobs {failed}\n").encode()
+    return (
+        _metrics(queued)
+        + (
+            f"# TYPE migration_live_jobs gauge\nmigration_live_jobs {live}\n"
+            f"# TYPE migration_failed_jobs gauge\nmigration_failed_jobs {failed}\n"
+        ).encode()
+    )
 
 
 def test_waiting_on_the_gauge_stops_when_only_failed_jobs_are_left(sleeps):
     cids = list(range(1, 11))
-    server = ScriptedServer([
-        (200, {}, _job_metrics("700.0", "1.0", "2.0")),  # a job still runs: it may land the rest
-        (200, {}, _job_metrics("500.0", "0.0", "2.0")),  # nothing left that could
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _job_metrics("700.0", "1.0", "2.0")),  # a job still runs: it may land the rest
+            (200, {}, _job_metrics("500.0", "0.0", "2.0")),  # nothing left that could
+        ]
+    )
     try:
-        with pytest.raises(QueueStuck, match=r"500 notes still queued: .* 2 that failed for good.*failed-jobs --requeue"):
+        with pytest.raises(
+            QueueStuck, match=r"500 notes still queued: .* 2 that failed for good.*failed-jobs --requeue"
+        ):
             make_client(server.url, sleeps).wait_drained(cids, timeout_s=3600, poll_interval_s=0.5)
     finally:
         server.close()
@@ -315,12 +346,14 @@ def test_waiting_on_the_gauge_stops_when_only_failed_jobs_are_left(sleeps):
 
 def test_waiting_per_cid_checks_the_job_gauges_and_stops(sleeps, monkeypatch):
     monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
-    server = ScriptedServer([
-        (200, {}, _row(1, 3)),
-        (200, {}, _job_metrics("3.0", "1.0", "1.0")),  # live: wait on
-        (200, {}, _row(1, 3)),
-        (200, {}, _job_metrics("3.0", "0.0", "1.0")),  # only the failed job is left
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _row(1, 3)),
+            (200, {}, _job_metrics("3.0", "1.0", "1.0")),  # live: wait on
+            (200, {}, _row(1, 3)),
+            (200, {}, _job_metrics("3.0", "0.0", "1.0")),  # only the failed job is left
+        ]
+    )
     try:
         with pytest.raises(QueueStuck) as stuck:
             make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)
@@ -332,11 +365,13 @@ def test_waiting_per_cid_checks_the_job_gauges_and_stops(sleeps, monkeypatch):
 
 def test_an_api_without_job_gauges_is_waited_on_as_before(sleeps, monkeypatch):
     monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
-    server = ScriptedServer([
-        (200, {}, _row(1, 3)),
-        (404, {}, {}),
-        (200, {}, _row(1, 0)),
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _row(1, 3)),
+            (404, {}, {}),
+            (200, {}, _row(1, 0)),
+        ]
+    )
     try:
         final = make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)
     finally:
@@ -347,12 +382,18 @@ def test_an_api_without_job_gauges_is_waited_on_as_before(sleeps, monkeypatch):
 def test_waiting_per_cid_stops_when_the_queue_holds_no_job_at_two_checks_in_a_row(sleeps, monkeypatch):
     monkeypatch.setattr(client_module, "STUCK_CHECK_EVERY_S", 0.0)
     empty, busy = _job_metrics("0.0", "0.0", "0.0"), _job_metrics("3.0", "1.0", "0.0")
-    server = ScriptedServer([
-        (200, {}, _row(1, 3)), (200, {}, empty),  # once: a batch may be between ledger and queue
-        (200, {}, _row(1, 3)), (200, {}, busy),   # a job again: the count starts over
-        (200, {}, _row(1, 3)), (200, {}, empty),
-        (200, {}, _row(1, 3)), (200, {}, empty),  # twice in a row: nothing can land these
-    ])
+    server = ScriptedServer(
+        [
+            (200, {}, _row(1, 3)),
+            (200, {}, empty),  # once: a batch may be between ledger and queue
+            (200, {}, _row(1, 3)),
+            (200, {}, busy),  # a job again: the count starts over
+            (200, {}, _row(1, 3)),
+            (200, {}, empty),
+            (200, {}, _row(1, 3)),
+            (200, {}, empty),  # twice in a row: nothing can land these
+        ]
+    )
     try:
         with pytest.raises(QueueStuck, match="3 notes are pending but the queue holds no job") as stuck:
             make_client(server.url, sleeps).wait_drained([1], timeout_s=3600, poll_interval_s=0.5)

@@ -5,8 +5,15 @@ from crm_notes_migration.config import Settings
 
 
 def test_defaults_point_at_the_local_services_of_spec_section_8(monkeypatch):
-    for name in ("CRM_DATABASE_URL", "CDP_MONGODB_URI", "CDP_MONGODB_DB", "REDIS_URL",
-                 "MIGRATION_API_URL", "MIGRATION_API_TOKEN", "CRM_TIMEZONE"):
+    for name in (
+        "CRM_DATABASE_URL",
+        "CDP_MONGODB_URI",
+        "CDP_MONGODB_DB",
+        "REDIS_URL",
+        "MIGRATION_API_URL",
+        "MIGRATION_API_TOKEN",
+        "CRM_TIMEZONE",
+    ):
         monkeypatch.delenv(name, raising=False)
     s = Settings(_env_file=None)
     assert s.crm_database_url == "postgresql://postgres:postgres@127.0.0.1:5432/crm"
@@ -32,11 +39,14 @@ def test_environment_and_dotenv_override(monkeypatch, tmp_path):
     assert s.url_rewrite == ("https://old.example/", "https://files.example/")
 
 
-@pytest.mark.parametrize("name,value", [
-    ("CRM_TIMEZONE", "Mars/Olympus"),
-    ("ATTACHMENT_URL_REWRITE", "no-arrow-here"),
-    ("MAX_BATCH_NOTES", "0"),
-])
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("CRM_TIMEZONE", "Mars/Olympus"),
+        ("ATTACHMENT_URL_REWRITE", "no-arrow-here"),
+        ("MAX_BATCH_NOTES", "0"),
+    ],
+)
 def test_bad_values_are_refused_with_a_clear_error(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):

@@ -2,6 +2,7 @@
 versions computed (a resumed pass recognises its batches). `canonical_json` on arbitrary
 JSON values is compared with `json.dumps` in test_api_intake_fastpaths.py (the API's body
 hash uses the same function)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,7 +17,7 @@ def _std(value) -> bytes:
 
 def test_every_character_and_integers_beyond_64_bits():
     text = "".join(chr(c) for c in range(0x30000) if not 0xD800 <= c < 0xE000)
-    value = {"b": [text, 2**70, -(2**70)], "a": "\u2028\x00\x7f\"\\/"}
+    value = {"b": [text, 2**70, -(2**70)], "a": '\u2028\x00\x7f"\\/'}
     assert canonical_json(value) == _std(value)
 
 

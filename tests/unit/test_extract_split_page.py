@@ -1,13 +1,14 @@
 """Pages cut into batches by content size (extract.split_page)."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from crm_notes_migration.usecases.extract import MAX_BATCH_CONTENT_CHARS, split_page
 from crm_notes_migration.transform import LegacyNote
+from crm_notes_migration.usecases.extract import MAX_BATCH_CONTENT_CHARS, split_page
 
-T = datetime(2021, 1, 1, tzinfo=timezone.utc)
+T = datetime(2021, 1, 1, tzinfo=UTC)
 
 
 def _page(sizes):
@@ -23,14 +24,14 @@ def test_parts_keep_order_and_every_note_and_respect_the_limit(sizes, limit):
     for part in parts:
         total = sum(len(note.content or "") for note, _ in part)
         assert total <= limit or len(part) == 1  # only a single note may be over the limit alone
-    for left, right in zip(parts, parts[1:]):  # a part ends only where the next note would not fit
+    for left, right in zip(parts, parts[1:], strict=False):  # a part ends only where the next note would not fit
         used = sum(len(note.content or "") for note, _ in left)
         assert used + len(right[0][0].content or "") > limit
 
 
 def test_a_page_of_ordinary_notes_stays_one_batch():
     assert len(split_page(_page([2000] * 500))) == 1
-    assert 2000 * 500 < MAX_BATCH_CONTENT_CHARS
+    assert MAX_BATCH_CONTENT_CHARS > 2000 * 500
 
 
 def test_megabyte_notes_are_spread_over_batches():

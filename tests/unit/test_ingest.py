@@ -1,16 +1,17 @@
 """The ingest use case against an in-memory store with the same interface as MongoNoteStore."""
+
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bson import ObjectId
 
-from crm_notes_migration.usecases.ingest import ingest_notes
 from crm_notes_migration.transform import Resolution, TransformOptions
+from crm_notes_migration.usecases.ingest import ingest_notes
 
-NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
-LATER = datetime(2025, 2, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
+LATER = datetime(2025, 2, 1, tzinfo=UTC)
 CID = 5
 CONTACT = ObjectId()
 
@@ -32,8 +33,11 @@ class MemoryStore:
         return dups
 
     def find_notes(self, cid, legacy_ids):
-        return {int(d["legacy_crm_note_id"]): copy.deepcopy(d) for d in self.notes.values()
-                if d["cid"] == cid and d["legacy_crm_note_id"] in legacy_ids}
+        return {
+            int(d["legacy_crm_note_id"]): copy.deepcopy(d)
+            for d in self.notes.values()
+            if d["cid"] == cid and d["legacy_crm_note_id"] in legacy_ids
+        }
 
     def existing_ids(self, cid, legacy_ids):
         return set(self.find_notes(cid, legacy_ids))
@@ -64,13 +68,24 @@ class MemoryStore:
             if old is None:
                 self.parked[r["_id"]] = {**r, "first_parked_at": now, "last_attempt_at": now, "attempts": 1}
             else:
-                old.update({**r, "last_attempt_at": now, "attempts": old["attempts"] + 1,
-                            "first_parked_at": old["first_parked_at"]})
+                old.update(
+                    {
+                        **r,
+                        "last_attempt_at": now,
+                        "attempts": old["attempts"] + 1,
+                        "first_parked_at": old["first_parked_at"],
+                    }
+                )
 
 
 def _note(lid, content="<p>hi</p>", updated="2021-03-05T00:00:00+00:00", person=1):
-    return {"legacy_crm_note_id": lid, "crm_person_id": person, "content_html": content,
-            "created_at": "2021-03-04T05:06:07+00:00", "updated_at": updated}
+    return {
+        "legacy_crm_note_id": lid,
+        "crm_person_id": person,
+        "content_html": content,
+        "created_at": "2021-03-04T05:06:07+00:00",
+        "updated_at": updated,
+    }
 
 
 def _resolver(contacts):
@@ -78,8 +93,9 @@ def _resolver(contacts):
 
 
 def _run(store, notes, contacts=None, now=NOW):
-    return ingest_notes(store, _resolver(contacts if contacts is not None else {1: (CONTACT,)}),
-                        CID, notes, TransformOptions(), now)
+    return ingest_notes(
+        store, _resolver(contacts if contacts is not None else {1: (CONTACT,)}), CID, notes, TransformOptions(), now
+    )
 
 
 def test_repeat_is_a_no_op_and_keeps_migrated_at():
@@ -96,8 +112,11 @@ def test_changed_legacy_note_updates_unless_edited_in_cdp():
     _run(store, [_note(1), _note(2)])
     one = next(d for d in store.notes.values() if d["legacy_crm_note_id"] == 1)
     one.update(content="<p>user edit</p>", updated_at=LATER)
-    out = _run(store, [_note(1, "<p>v2</p>", "2022-01-01T00:00:00+00:00"),
-                       _note(2, "<p>v2</p>", "2022-01-01T00:00:00+00:00")], now=LATER)
+    out = _run(
+        store,
+        [_note(1, "<p>v2</p>", "2022-01-01T00:00:00+00:00"), _note(2, "<p>v2</p>", "2022-01-01T00:00:00+00:00")],
+        now=LATER,
+    )
     assert out.updated == 1 and dict(out.parked) == {"edited_in_cdp": 1}
     assert one["content"] == "<p>user edit</p>"
     two = next(d for d in store.notes.values() if d["legacy_crm_note_id"] == 2)

@@ -1,4 +1,5 @@
 """The heap settings of long-running commands (memory.py)."""
+
 import ctypes
 import ctypes.util
 import platform
@@ -31,8 +32,10 @@ def test_commands_that_run_long_apply_them():
 
 def test_settling_freezes_startup_objects_and_raises_the_thresholds():
     # in a child process: freezing is for the rest of the process's life
-    code = ("import gc; from crm_notes_migration.memory import settle_after_startup as s; "
-            "before = gc.get_freeze_count(); s(); print(before, gc.get_freeze_count(), *gc.get_threshold())")
+    code = (
+        "import gc; from crm_notes_migration.memory import settle_after_startup as s; "
+        "before = gc.get_freeze_count(); s(); print(before, gc.get_freeze_count(), *gc.get_threshold())"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     before, frozen, *thresholds = map(int, out)
     assert before == 0 and frozen > 1000
@@ -42,13 +45,15 @@ def test_settling_freezes_startup_objects_and_raises_the_thresholds():
 def test_cyclic_garbage_is_still_collected_automatically_after_settling():
     # cycles beyond the young threshold go without an explicit gc.collect() (with the
     # collector disabled, the first cycle would still be alive at the end)
-    code = ("import gc, weakref; from crm_notes_migration.memory import settle_after_startup as s; s()\n"
-            "class Node: pass\n"
-            "def cycle():\n"
-            "    a, b = Node(), Node(); a.peer, b.peer = b, a; return weakref.ref(a)\n"
-            "first = cycle()\n"
-            "for _ in range(300_000): cycle()\n"
-            "print(first() is None)")
+    code = (
+        "import gc, weakref; from crm_notes_migration.memory import settle_after_startup as s; s()\n"
+        "class Node: pass\n"
+        "def cycle():\n"
+        "    a, b = Node(), Node(); a.peer, b.peer = b, a; return weakref.ref(a)\n"
+        "first = cycle()\n"
+        "for _ in range(300_000): cycle()\n"
+        "print(first() is None)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True"]
 

@@ -107,7 +107,11 @@ def test_status_is_ok_only_when_every_cid_is_approved_by_the_signoff_source():
         2: {"migrated": 0, "parked": {}, "pending": 3},
     }
     verdicts = {1: {"ok": True, "status": "warn", "at": T, "report": "qa.html", "samples": 6}}
-    args = {"in_scope": {1: 5, 2: 3}, "counts": lambda cids: {c: counts[c] for c in cids}, "verdicts": lambda cids: verdicts}
+    args = {
+        "in_scope": {1: 5, 2: 3},
+        "counts": lambda cids: {c: counts[c] for c in cids},
+        "verdicts": lambda cids: verdicts,
+    }
     pending = status([2, 1], signoffs=RecordedSignoff({}, {}), **args)
     assert pending.as_dict() == {
         "ok": False,

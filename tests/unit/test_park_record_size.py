@@ -1,4 +1,5 @@
 """A parked record always fits in a MongoDB document (ingest.park_record)."""
+
 import hashlib
 
 import bson
@@ -9,8 +10,13 @@ MONGO_MAX_DOCUMENT = 16 * 1024 * 1024
 
 
 def _payload(content):
-    return {"legacy_crm_note_id": 5, "crm_person_id": 1, "content_html": content,
-            "created_at": "2021-03-04T05:06:07+00:00", "attachments": [{"legacy_attachment_id": 1}]}
+    return {
+        "legacy_crm_note_id": 5,
+        "crm_person_id": 1,
+        "content_html": content,
+        "created_at": "2021-03-04T05:06:07+00:00",
+        "attachments": [{"legacy_attachment_id": 1}],
+    }
 
 
 def test_a_note_too_large_to_store_is_cut_and_says_so():
@@ -18,11 +24,14 @@ def test_a_note_too_large_to_store_is_cut_and_says_so():
     rec = park_record(3, 5, _payload(content), "content_too_large", "sanitised content over 1 MiB")
     assert len(bson.encode(rec)) < MONGO_MAX_DOCUMENT
     assert rec["note"]["content_html"] == content[:PARKED_CONTENT_KEPT_BYTES]
-    assert {k: v for k, v in rec["note"].items() if k != "content_html"} == \
-        {k: v for k, v in _payload(content).items() if k != "content_html"}
-    assert rec["note_truncated"] == {"content_html_bytes": len(content),
-                                     "content_html_sha256": hashlib.sha256(content.encode()).hexdigest(),
-                                     "kept_bytes": PARKED_CONTENT_KEPT_BYTES}
+    assert {k: v for k, v in rec["note"].items() if k != "content_html"} == {
+        k: v for k, v in _payload(content).items() if k != "content_html"
+    }
+    assert rec["note_truncated"] == {
+        "content_html_bytes": len(content),
+        "content_html_sha256": hashlib.sha256(content.encode()).hexdigest(),
+        "kept_bytes": PARKED_CONTENT_KEPT_BYTES,
+    }
     assert rec["reason"] == "content_too_large" and rec["detail"].startswith("sanitised content over 1 MiB (")
 
 

@@ -1,12 +1,14 @@
 """The sorted-stream merge, the content checks and the stratified sampler (pure)."""
+
 from __future__ import annotations
 
 import random
 import tracemalloc
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crm_notes_migration.usecases.reconcile import checks
 from crm_notes_migration.usecases.reconcile.diff import StreamOrderError, merge_sorted
@@ -20,7 +22,9 @@ def _ident(x: int) -> int:
 @given(st.sets(st.integers(1, 500)), st.sets(st.integers(1, 500)), st.sets(st.integers(1, 500)))
 def test_merge_classifies_every_id_like_set_algebra(source, docs, parked):
     seen = {}
-    for row in merge_sorted({"s": (sorted(source), _ident), "d": (sorted(docs), _ident), "p": (sorted(parked), _ident)}):
+    for row in merge_sorted(
+        {"s": (sorted(source), _ident), "d": (sorted(docs), _ident), "p": (sorted(parked), _ident)}
+    ):
         seen[row.key] = tuple(bool(items) for items in row.items)
     assert set(seen) == source | docs | parked
     assert list(seen) == sorted(seen)
@@ -53,14 +57,20 @@ def test_merge_memory_does_not_grow_with_the_number_of_ids():
     assert big < small * 3 + 64_000  # ~constant: no id set is built
 
 
-T = datetime(2021, 5, 6, 7, 8, 9, 123000, tzinfo=timezone.utc)
+T = datetime(2021, 5, 6, 7, 8, 9, 123000, tzinfo=UTC)
 
 
 def _doc(**changes):
     content = "<p>hello</p>"
     doc = {
-        "_id": "oid", "contact_id": "c1", "content": content, "created_at": T, "updated_at": T,
-        "attachments": [{"legacy_attachment_id": 1, "name": "a", "url": "https://x/a", "content_type": None, "size": 3}],
+        "_id": "oid",
+        "contact_id": "c1",
+        "content": content,
+        "created_at": T,
+        "updated_at": T,
+        "attachments": [
+            {"legacy_attachment_id": 1, "name": "a", "url": "https://x/a", "content_type": None, "size": 3}
+        ],
         "migration": {"content_sha256": checks.sha256_hex(content), "source_sha256": "s" * 64, "legacy_updated_at": T},
     }
     doc.update(changes)
@@ -91,8 +101,14 @@ def test_edited_in_cdp_is_updated_at_off_the_legacy_time():
 
 
 def _sample(i: int, html: str = "<p>plain</p>", outcome: str = "migrated") -> Sample:
-    return Sample(cid=1, legacy_crm_note_id=i, outcome=outcome, legacy_html=html,
-                  legacy_created_at=datetime(2020, 1, 1), legacy_updated_at=None)
+    return Sample(
+        cid=1,
+        legacy_crm_note_id=i,
+        outcome=outcome,
+        legacy_html=html,
+        legacy_created_at=datetime(2020, 1, 1),
+        legacy_updated_at=None,
+    )
 
 
 def _stream(seed: int):

@@ -7,8 +7,6 @@ import re
 from datetime import UTC, datetime
 from html import escape
 
-from crm_notes_migration.usecases.reconcile.diff import CappedIds
-from crm_notes_migration.usecases.reconcile.ledger import CidLedger, totals
 from crm_notes_migration.report.report import (
     banner,
     compare_mentions,
@@ -18,6 +16,13 @@ from crm_notes_migration.report.report import (
     render_report,
     report_id,
 )
+from crm_notes_migration.transform import sanitize_html
+from crm_notes_migration.transform.attachments import ATTACHMENT_DROPPED
+from crm_notes_migration.transform.legacy import AUTHOR_UNKNOWN, MENTIONED_USER_UNKNOWN
+from crm_notes_migration.transform.note import AUTHOR_UNRESOLVED, UNRESOLVED_MENTION
+from crm_notes_migration.transform.times import DST_AMBIGUOUS, DST_NONEXISTENT, UPDATED_BEFORE_CREATED
+from crm_notes_migration.usecases.reconcile.diff import CappedIds
+from crm_notes_migration.usecases.reconcile.ledger import CidLedger, totals
 from crm_notes_migration.usecases.reconcile.sample import (
     ANOMALY_CATEGORY,
     CATEGORIES,
@@ -25,11 +30,6 @@ from crm_notes_migration.usecases.reconcile.sample import (
     Sample,
     categorise,
 )
-from crm_notes_migration.transform import sanitize_html
-from crm_notes_migration.transform.attachments import ATTACHMENT_DROPPED
-from crm_notes_migration.transform.legacy import AUTHOR_UNKNOWN, MENTIONED_USER_UNKNOWN
-from crm_notes_migration.transform.note import AUTHOR_UNRESOLVED, UNRESOLVED_MENTION
-from crm_notes_migration.transform.times import DST_AMBIGUOUS, DST_NONEXISTENT, UPDATED_BEFORE_CREATED
 
 
 def _sample(**kw) -> Sample:

@@ -1,5 +1,6 @@
 """The seed generator: deterministic, complete (every hard case at small N), and its expected
 outcomes agree with an independent reading of the generated rows."""
+
 from __future__ import annotations
 
 import hashlib
@@ -84,15 +85,40 @@ def _contents(fx):
     return [n[3] for n in fx.notes if n[3]]
 
 
-@pytest.mark.parametrize("pattern", [
-    r"<script", r"\son\w+=", r"(?i)href=\"\s*javascript:", r"vbscript:", r"data:text/html", r"<svg",
-    r"<iframe", r"<style", r'<noscript><p title="</noscript><img src=x onerror=alert\(1\)>">', r"<math><mtext>",
-    r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]",
-    r'class="ql-align-center"', r'class="ql-indent-1"', r'class="ql-size-large"', r"<ol>", r"<ul>",
-    r"<h[123]>", r"<blockquote>", r'<pre class="ql-syntax"', r"<table>", r'<a href="https://', r'<img src="https://',
-    r"[\u4e00-\u9fff]", r"[\u0600-\u06ff]", r"[\u05d0-\u05ea]", r"[\U0001F300-\U0001FAFF]",
-    r"\bpelanggan\b", r"\bcustomer\b", r'src="data:image/png;base64,',
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"<script",
+        r"\son\w+=",
+        r"(?i)href=\"\s*javascript:",
+        r"vbscript:",
+        r"data:text/html",
+        r"<svg",
+        r"<iframe",
+        r"<style",
+        r'<noscript><p title="</noscript><img src=x onerror=alert\(1\)>">',
+        r"<math><mtext>",
+        r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]",
+        r'class="ql-align-center"',
+        r'class="ql-indent-1"',
+        r'class="ql-size-large"',
+        r"<ol>",
+        r"<ul>",
+        r"<h[123]>",
+        r"<blockquote>",
+        r'<pre class="ql-syntax"',
+        r"<table>",
+        r'<a href="https://',
+        r'<img src="https://',
+        r"[\u4e00-\u9fff]",
+        r"[\u0600-\u06ff]",
+        r"[\u05d0-\u05ea]",
+        r"[\U0001F300-\U0001FAFF]",
+        r"\bpelanggan\b",
+        r"\bcustomer\b",
+        r'src="data:image/png;base64,',
+    ],
+)
 def test_content_hard_cases_present(fx, pattern):
     regex = re.compile(pattern)
     assert any(regex.search(c) for c in _contents(fx)), pattern

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -15,12 +15,18 @@ from crm_notes_migration.usecases.signoff import (
 )
 
 REPORT = "qa-0123456789abcdef01234567"
-NOW = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 def reconciled(ok=True, report_id=REPORT, sample_ids=(5, 7), fingerprint="3:abc"):
-    return {"ok": ok, "status": "ok" if ok else "fail", "report_id": report_id, "sample_ids": list(sample_ids),
-            "fingerprint": fingerprint, "samples": len(sample_ids)}
+    return {
+        "ok": ok,
+        "status": "ok" if ok else "fail",
+        "report_id": report_id,
+        "sample_ids": list(sample_ids),
+        "fingerprint": fingerprint,
+        "samples": len(sample_ids),
+    }
 
 
 def signed(verdicts, report_id=REPORT):
@@ -28,8 +34,19 @@ def signed(verdicts, report_id=REPORT):
 
 
 def rows(*items, report_id=REPORT):
-    return [{"report_id": report_id, "cid": cid, "sample_id": sid, "category": "random", "verdict": v,
-             "comment": c, "reviewer": "Ani", "reviewed_at": "2026-12-05T11:00:00Z"} for cid, sid, v, c in items]
+    return [
+        {
+            "report_id": report_id,
+            "cid": cid,
+            "sample_id": sid,
+            "category": "random",
+            "verdict": v,
+            "comment": c,
+            "reviewer": "Ani",
+            "reviewed_at": "2026-12-05T11:00:00Z",
+        }
+        for cid, sid, v, c in items
+    ]
 
 
 def test_every_sample_passed_on_a_clean_unchanged_cid_is_approved():
@@ -68,21 +85,26 @@ def test_never_reconciled_is_pending():
 
 
 def test_the_csv_round_trips_with_its_bom_and_a_formula_looking_comment_kept_as_typed():
-    text = verdicts_csv(rows((11, 5, "pass", '=HYPERLINK("x")'), (11, 7, "fail", "bad, \"quoted\"")))
+    text = verdicts_csv(rows((11, 5, "pass", '=HYPERLINK("x")'), (11, 7, "fail", 'bad, "quoted"')))
     assert text.startswith("\ufeff")
     parsed = parse_verdicts(text)
     assert [(r.cid, r.sample_id, r.verdict, r.comment) for r in parsed] == [
-        (11, 5, "pass", '=HYPERLINK("x")'), (11, 7, "fail", 'bad, "quoted"')]
+        (11, 5, "pass", '=HYPERLINK("x")'),
+        (11, 7, "fail", 'bad, "quoted"'),
+    ]
 
 
-@pytest.mark.parametrize("bad", [
-    "report_id,cid,sample_id,verdict\r\nqa-1,abc,5,pass\r\n",
-    "report_id,cid,sample_id,verdict\r\nqa-1,11,5,maybe\r\n",
-    "report_id,cid,sample_id,verdict\r\nqa-1,11,-5,pass\r\n",
-    "report_id,cid,sample_id,verdict\r\n,11,5,pass\r\n",
-    "cid,sample_id,verdict\r\n11,5,pass\r\n",
-    "report_id,cid,sample_id,verdict\r\n",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "report_id,cid,sample_id,verdict\r\nqa-1,abc,5,pass\r\n",
+        "report_id,cid,sample_id,verdict\r\nqa-1,11,5,maybe\r\n",
+        "report_id,cid,sample_id,verdict\r\nqa-1,11,-5,pass\r\n",
+        "report_id,cid,sample_id,verdict\r\n,11,5,pass\r\n",
+        "cid,sample_id,verdict\r\n11,5,pass\r\n",
+        "report_id,cid,sample_id,verdict\r\n",
+    ],
+)
 def test_broken_csvs_are_refused(bad):
     with pytest.raises(SignoffRefused):
         parse_verdicts(bad)
@@ -91,7 +113,9 @@ def test_broken_csvs_are_refused(bad):
 def _signoff(items, last, report_id=REPORT):
     recorded = []
     result = signoff(
-        parse_verdicts(verdicts_csv(rows(*items, report_id=report_id))), "Ani", NOW,
+        parse_verdicts(verdicts_csv(rows(*items, report_id=report_id))),
+        "Ani",
+        NOW,
         reconciled=lambda cids: {c: last[c] for c in cids if c in last},
         fingerprints=lambda cids: {c: "3:abc" for c in cids},
         record=lambda cid, rid, who, at, verdicts: recorded.append((cid, rid, who, verdicts)),
@@ -100,17 +124,21 @@ def _signoff(items, last, report_id=REPORT):
 
 
 def test_signoff_records_each_cid_and_says_its_outcome():
-    result, recorded = _signoff([(11, 5, "pass", ""), (11, 7, "pass", ""), (12, 5, "fail", "wrong")],
-                                {11: reconciled(), 12: reconciled()})
+    result, recorded = _signoff(
+        [(11, 5, "pass", ""), (11, 7, "pass", ""), (12, 5, "fail", "wrong")], {11: reconciled(), 12: reconciled()}
+    )
     assert {c: r.signoff for c, r in result.reviews.items()} == {11: "approved", 12: "rejected"}
     assert [(c, rid, who) for c, rid, who, _ in recorded] == [(11, REPORT, "Ani"), (12, REPORT, "Ani")]
 
 
-@pytest.mark.parametrize(("items", "last", "report_id", "why"), [
-    ([(11, 5, "pass", "")], {11: reconciled(report_id="qa-newer")}, REPORT, "last report of cid 11"),
-    ([(11, 99, "pass", "")], {11: reconciled()}, REPORT, "no sample 99"),
-    ([(13, 5, "pass", "")], {}, REPORT, "never reconciled"),
-])
+@pytest.mark.parametrize(
+    ("items", "last", "report_id", "why"),
+    [
+        ([(11, 5, "pass", "")], {11: reconciled(report_id="qa-newer")}, REPORT, "last report of cid 11"),
+        ([(11, 99, "pass", "")], {11: reconciled()}, REPORT, "no sample 99"),
+        ([(13, 5, "pass", "")], {}, REPORT, "never reconciled"),
+    ],
+)
 def test_signoff_refuses_and_records_nothing(items, last, report_id, why):
     with pytest.raises(SignoffRefused, match=why):
         _signoff(items, last, report_id)
@@ -119,5 +147,6 @@ def test_signoff_refuses_and_records_nothing(items, last, report_id, why):
 def test_a_csv_mixing_two_reports_is_refused():
     text = verdicts_csv(rows((11, 5, "pass", "")) + rows((11, 7, "pass", ""), report_id="qa-other"))
     with pytest.raises(SignoffRefused, match="mixes reports"):
-        signoff(parse_verdicts(text), "Ani", NOW, reconciled=lambda c: {}, fingerprints=lambda c: {},
-                record=lambda *a: None)
+        signoff(
+            parse_verdicts(text), "Ani", NOW, reconciled=lambda c: {}, fingerprints=lambda c: {}, record=lambda *a: None
+        )

@@ -1,5 +1,6 @@
 """What the migration must reach for a seed: per cid, migrated / parked by reason / out of scope,
 and the CDP-authored notes it must leave byte-identical."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -8,14 +9,13 @@ from dataclasses import dataclass, field
 
 from bson import ObjectId
 
-from crm_notes_migration.transform.types import REASONS
 from crm_notes_devtools.seed.cdp_notes import note_sha256, notes_digest
 from crm_notes_devtools.seed.generator import DELETED, MIGRATED, NO_PERSON, SeedChunk
+from crm_notes_migration.transform.types import REASONS
 
 
 def _empty() -> dict:
-    return {"in_scope": 0, "migrated": 0, "parked": {r: 0 for r in REASONS},
-            "out_of_scope": {DELETED: 0, NO_PERSON: 0}}
+    return {"in_scope": 0, "migrated": 0, "parked": {r: 0 for r in REASONS}, "out_of_scope": {DELETED: 0, NO_PERSON: 0}}
 
 
 @dataclass(slots=True)
@@ -54,8 +54,13 @@ class SeedExpectations:
             else:
                 entry["parked"][outcome] += 1
         self.hard_cases.update(chunk.hard_cases)
-        self.rows.update({"crm_users": len(chunk.crm_users), "crm_notes": len(chunk.notes),
-                          "crm_note_attachments": len(chunk.attachments)})
+        self.rows.update(
+            {
+                "crm_users": len(chunk.crm_users),
+                "crm_notes": len(chunk.notes),
+                "crm_note_attachments": len(chunk.attachments),
+            }
+        )
 
     def _add_cdp_authored(self, chunk: SeedChunk) -> None:
         if not chunk.cdp_notes:

@@ -17,6 +17,7 @@ After each cid's notes comes a chunk of CDP-authored notes (cdp_notes.py) when t
 has any, and after the last cid the CDP-only companies (`in_crm` False): contacts, users
 and CDP-authored notes of cids that hold no CRM notes.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +26,17 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from crm_notes_migration.transform.types import AMBIGUOUS_CONTACT, CONTACT_NOT_FOUND, CONTENT_TOO_LARGE
-from crm_notes_devtools.seed.cdp_notes import CID_RATE, NOTES_DIVISOR, cdp_authored_notes, cdp_only_cids, cdp_only_people
+from crm_notes_devtools.seed.cdp_notes import (
+    CID_RATE,
+    NOTES_DIVISOR,
+    cdp_authored_notes,
+    cdp_only_cids,
+    cdp_only_people,
+)
 from crm_notes_devtools.seed.content import ContentWriter, SentencePools
 from crm_notes_devtools.seed.notes import NoteFactory
 from crm_notes_devtools.seed.people import NO_CONTACT, OTHER_CID_ONLY, TWO_CONTACTS, Directory, build_directory
+from crm_notes_migration.transform.types import AMBIGUOUS_CONTACT, CONTACT_NOT_FOUND, CONTENT_TOO_LARGE
 
 MIGRATED = "migrated"
 DELETED = "deleted"
@@ -92,7 +99,7 @@ def generate(notes: int, cids: int, seed: int, page_size: int = DEFAULT_PAGE_SIZ
     values = cid_values(seed, cids)
     sizes = allocate(seed, notes, cids)
     writer = ContentWriter(SentencePools(random.Random(f"crm-seed:{seed}:text")))
-    for index, (cid, n) in enumerate(zip(values, sizes)):
+    for index, (cid, n) in enumerate(zip(values, sizes, strict=True)):
         other = values[(index + 1) % cids] if cids > 1 else cid + 1
         yield from _cid_chunks(seed, index, cids, cid, n, other, writer, page_size)
     for cid in cdp_only_cids(seed, values):
@@ -138,11 +145,15 @@ def _cdp_authored_chunk(
     chunk = SeedChunk(cid)
     if index != 0 and random.Random(f"crm-seed:{seed}:cdp-cid:{cid}").random() >= CID_RATE:
         return chunk
-    migrated = sorted({c["_id"] for c in directory.contacts
-                       if int(c["cid"]) == cid and c.get("source_id") and int(c["source_id"]) in migrated_persons})
+    migrated = sorted(
+        {
+            c["_id"]
+            for c in directory.contacts
+            if int(c["cid"]) == cid and c.get("source_id") and int(c["source_id"]) in migrated_persons
+        }
+    )
     count = max(3 if index == 0 else 1, 1 + n // NOTES_DIVISOR)
-    chunk.cdp_notes = cdp_authored_notes(seed, cid, count, directory.contacts,
-                                         directory.cdp_users, migrated, writer)
+    chunk.cdp_notes = cdp_authored_notes(seed, cid, count, directory.contacts, directory.cdp_users, migrated, writer)
     on_migrated = set(migrated)
     chunk.cdp_on_migrated = sum(doc["contact_id"] in on_migrated for doc in chunk.cdp_notes)
     return chunk
@@ -162,4 +173,3 @@ def expected_outcome(person_class: str | None, row: tuple, too_large: bool) -> s
     if too_large:
         return CONTENT_TOO_LARGE
     return MIGRATED
-

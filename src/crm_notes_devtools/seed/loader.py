@@ -7,6 +7,7 @@ so generation, COPY and inserts overlap and no whole-dataset list is ever held.
 It writes only into databases seed made (guard.py): a CRM or CDP it did not create is
 refused before anything is written.
 """
+
 from __future__ import annotations
 
 import queue
@@ -16,13 +17,13 @@ from contextlib import ExitStack
 
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.copy import QueuedLibpqWriter
 
-from crm_notes_migration.config import Settings
 from crm_notes_devtools.seed.expectations import SeedExpectations
 from crm_notes_devtools.seed.generator import generate
 from crm_notes_devtools.seed.guard import SEED_CDP_FIX, SEED_CRM_FIX, check_cdp, check_crm, mark_cdp, mark_crm
+from crm_notes_migration.config import Settings
 
 #: MongoDB collections `seed` resets (INTERFACES.md): those it fills and those the migration writes.
 FILLED_COLLECTIONS = ("contacts", "users", "contact_notes")
@@ -30,16 +31,22 @@ RESET_COLLECTIONS = ("contact_notes_migration_parked", "migration_batches", "mig
 INSERT_BATCH = 1000
 
 _TABLES = {
-    "crm_users": ("id bigint NOT NULL, cid bigint NOT NULL, email text, full_name text",
-                  ("int8", "int8", "text", "text")),
-    "crm_notes": ("id bigint NOT NULL, cid bigint NOT NULL, crm_person_id bigint, content text, "
-                  "created_by bigint, created_at timestamp without time zone NOT NULL, "
-                  "updated_at timestamp without time zone, deleted_at timestamp without time zone",
-                  ("int8", "int8", "int8", "text", "int8", "timestamp", "timestamp", "timestamp")),
-    "crm_note_attachments": ("id bigint NOT NULL, note_id bigint NOT NULL, file_name text NOT NULL, "
-                             "file_url text NOT NULL, content_type text, file_size bigint, "
-                             "created_at timestamp without time zone NOT NULL",
-                             ("int8", "int8", "text", "text", "text", "int8", "timestamp")),
+    "crm_users": (
+        "id bigint NOT NULL, cid bigint NOT NULL, email text, full_name text",
+        ("int8", "int8", "text", "text"),
+    ),
+    "crm_notes": (
+        "id bigint NOT NULL, cid bigint NOT NULL, crm_person_id bigint, content text, "
+        "created_by bigint, created_at timestamp without time zone NOT NULL, "
+        "updated_at timestamp without time zone, deleted_at timestamp without time zone",
+        ("int8", "int8", "int8", "text", "int8", "timestamp", "timestamp", "timestamp"),
+    ),
+    "crm_note_attachments": (
+        "id bigint NOT NULL, note_id bigint NOT NULL, file_name text NOT NULL, "
+        "file_url text NOT NULL, content_type text, file_size bigint, "
+        "created_at timestamp without time zone NOT NULL",
+        ("int8", "int8", "text", "text", "text", "int8", "timestamp"),
+    ),
 }
 _AFTER_LOAD = (
     "ALTER TABLE crm_users ADD PRIMARY KEY (id)",
@@ -49,7 +56,9 @@ _AFTER_LOAD = (
     "FOREIGN KEY (note_id) REFERENCES crm_notes(id)",
     "CREATE INDEX crm_notes_cid_id_idx ON crm_notes (cid, id)",
     "CREATE INDEX crm_note_attachments_note_id_idx ON crm_note_attachments (note_id)",
-    "ANALYZE crm_users", "ANALYZE crm_notes", "ANALYZE crm_note_attachments",
+    "ANALYZE crm_users",
+    "ANALYZE crm_notes",
+    "ANALYZE crm_note_attachments",
 )
 
 
@@ -104,9 +113,13 @@ def _reset_mongo(db) -> None:
 
 
 def load_seed(
-    settings: Settings, notes: int, cids: int, seed: int,
+    settings: Settings,
+    notes: int,
+    cids: int,
+    seed: int,
     on_progress: Callable[[int], None] | None = None,
-    crm_fix: str = SEED_CRM_FIX, cdp_fix: str = SEED_CDP_FIX,
+    crm_fix: str = SEED_CRM_FIX,
+    cdp_fix: str = SEED_CDP_FIX,
 ) -> SeedExpectations:
     """Drop and reload the synthetic CRM and CDP contacts/users/CDP-authored notes; return
     what the migration must reach. Raises guard.ForeignDatabase, naming `crm_fix` or
@@ -157,13 +170,19 @@ def _load(conninfo: str, db, notes: int, cids: int, seed: int, on_progress) -> S
             for chunk in generate(notes, cids, seed):
                 if mongo.error is not None:
                     break  # finish() below raises it
-                for table, rows in (("crm_users", chunk.crm_users), ("crm_notes", chunk.notes),
-                                    ("crm_note_attachments", chunk.attachments)):
+                for table, rows in (
+                    ("crm_users", chunk.crm_users),
+                    ("crm_notes", chunk.notes),
+                    ("crm_note_attachments", chunk.attachments),
+                ):
                     write = copies[table].write_row
                     for row in rows:
                         write(row)
-                for name, docs in (("contacts", chunk.contacts), ("users", chunk.users),
-                                   ("contact_notes", chunk.cdp_notes)):
+                for name, docs in (
+                    ("contacts", chunk.contacts),
+                    ("users", chunk.users),
+                    ("contact_notes", chunk.cdp_notes),
+                ):
                     buf = buffers[name]
                     buf.extend(docs)
                     while len(buf) >= INSERT_BATCH:

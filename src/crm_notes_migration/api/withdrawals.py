@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..usecases.withdraw import WithdrawalRequest
+from crm_notes_migration.usecases.withdraw import WithdrawalRequest
 
 INT64_MAX = 2**63 - 1
 PositiveId = Annotated[int, Field(gt=0, le=INT64_MAX)]

@@ -4,6 +4,7 @@ One record per `batch_id` (its `_id`): the cid, the sha256 of the canonical body
 answer given, how many notes were accepted, and `status` queued → done. Inserting the
 record with the deterministic `_id` first is the claim: a duplicate-key error means the
 batch is someone else's (or ours, earlier), and the stored record decides the answer."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,8 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from ..canonical import canonical_json
+from crm_notes_migration.canonical import canonical_json
+
 from .mongo import BATCHES
 
 QUEUED = "queued"
@@ -50,14 +52,16 @@ class BatchLedger:
 
     def discard(self, batch_id: str, now: datetime) -> bool:
         """Mark a queued batch discarded (its notes are no longer pending); True if it was queued."""
-        result = self.coll.update_one({"_id": batch_id, "status": QUEUED},
-                                      {"$set": {"status": DISCARDED, "discarded_at": now}})
+        result = self.coll.update_one(
+            {"_id": batch_id, "status": QUEUED}, {"$set": {"status": DISCARDED, "discarded_at": now}}
+        )
         return result.modified_count == 1
 
     def revive(self, batch_id: str) -> bool:
         """Queue a discarded batch again; True for the one caller that did it."""
-        result = self.coll.update_one({"_id": batch_id, "status": DISCARDED},
-                                      {"$set": {"status": QUEUED}, "$unset": {"discarded_at": ""}})
+        result = self.coll.update_one(
+            {"_id": batch_id, "status": DISCARDED}, {"$set": {"status": QUEUED}, "$unset": {"discarded_at": ""}}
+        )
         return result.modified_count == 1
 
     def queued_notes(self, cid: int | None = None) -> int:

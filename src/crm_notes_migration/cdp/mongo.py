@@ -1,18 +1,19 @@
 """Opening the CDP MongoDB database and creating the indexes the migration relies on."""
+
 from __future__ import annotations
 
 import logging
 import weakref
 from collections.abc import Iterable
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient
-from pymongo.database import Database
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from ..transform.note import SOURCE
+from crm_notes_migration.transform.note import SOURCE
 
 CONTACT_NOTES = "contact_notes"
 PARKED = "contact_notes_migration_parked"
@@ -59,9 +60,7 @@ _FERRETDB: weakref.WeakKeyDictionary[MongoClient, bool] = weakref.WeakKeyDiction
 
 def open_database(settings, **client_options) -> Database:
     """The CDP database of `settings`; datetimes come back aware (UTC)."""
-    client: MongoClient = MongoClient(
-        settings.cdp_mongodb_uri, tz_aware=True, tzinfo=timezone.utc, **client_options
-    )
+    client: MongoClient = MongoClient(settings.cdp_mongodb_uri, tz_aware=True, tzinfo=UTC, **client_options)
     return client[settings.cdp_mongodb_db]
 
 
@@ -94,8 +93,13 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
         log.info("store refuses partial indexes (%s); creating the plain unique index", exc.code)
         partial = False
         notes.create_index(keys, name="uniq_cid_legacy_crm_note_id", unique=True)
-    indexed = ((CONTACTS, "source_id"), (USERS, "email"), (PARKED, "reason"), (PARKED, "legacy_crm_note_id"),
-               (BATCHES, "status"))
+    indexed = (
+        (CONTACTS, "source_id"),
+        (USERS, "email"),
+        (PARKED, "reason"),
+        (PARKED, "legacy_crm_note_id"),
+        (BATCHES, "status"),
+    )
     for coll, field in indexed:
         _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
     return {"partial_unique": partial}
@@ -121,8 +125,9 @@ def cids_with_migration_records(db: Database[Any], cids: Iterable[int]) -> set[i
     (one short query per cid, each naming it)."""
     held = set()
     for cid in sorted({int(c) for c in cids}):
-        if db[CONTACT_NOTES].find_one(migration_documents(cid), {"_id": 1}) is not None:
-            held.add(cid)
-        elif db[PARKED].find_one({"cid": cid}, {"_id": 1}) is not None:
+        if (
+            db[CONTACT_NOTES].find_one(migration_documents(cid), {"_id": 1}) is not None
+            or db[PARKED].find_one({"cid": cid}, {"_id": 1}) is not None
+        ):
             held.add(cid)
     return held

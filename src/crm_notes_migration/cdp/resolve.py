@@ -1,6 +1,7 @@
 """Resolving a batch's people and users against the CDP, scoped to the batch's cid.
 
 One `contacts` query and one `users` query per call, whatever the batch size."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -9,8 +10,9 @@ from collections.abc import Sequence
 from bson import ObjectId
 from pymongo.database import Database
 
-from ..contract import NoteV1
-from ..transform import CdpUser, Resolution, normalise_email
+from crm_notes_migration.contract import NoteV1
+from crm_notes_migration.transform import CdpUser, Resolution, normalise_email
+
 from .mongo import CONTACTS, USERS
 
 

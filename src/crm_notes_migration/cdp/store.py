@@ -6,6 +6,7 @@ carries `cid` equality; no upserts; the deterministic `_id` makes duplicates imp
 `contact_notes` is shared with the CDP (SPEC §3): every read, update and delete there
 names the migration documents (`migration_documents`), never a CDP-authored note.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence

@@ -13,7 +13,8 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.database import Database
 
-from ..transform.note import SOURCE
+from crm_notes_migration.transform.note import SOURCE
+
 from .batches import BatchLedger
 from .mongo import BATCHES, CONTACT_NOTES, PARKED
 from .reconciliations import ReconciliationLog

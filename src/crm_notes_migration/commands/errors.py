@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from ..errors import FixableError, masked
+from crm_notes_migration.errors import FixableError, masked
 
 #: Exit code of an error a user can fix (SPEC §8).
 USAGE_EXIT_CODE = 2
@@ -23,7 +23,7 @@ USAGE_EXIT_CODE = 2
 def _setting(variable: str) -> str:
     """`VARIABLE=value` (password masked) as the environment and `.env` give it now."""
     try:
-        from ..config import Settings
+        from crm_notes_migration.config import Settings
 
         value = getattr(Settings(), variable.lower())
     except Exception:  # the settings themselves are wrong: name the variable alone

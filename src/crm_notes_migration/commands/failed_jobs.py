@@ -25,7 +25,12 @@ def failed_jobs(
     """
     from crm_notes_migration import bootstrap
     from crm_notes_migration.cdp.batches import BatchLedger
-    from crm_notes_migration.usecases.failed_jobs import UnknownJob, discard_failed_jobs, list_failed_jobs, requeue_failed_jobs
+    from crm_notes_migration.usecases.failed_jobs import (
+        UnknownJob,
+        discard_failed_jobs,
+        list_failed_jobs,
+        requeue_failed_jobs,
+    )
 
     if requeue and discard:
         typer.echo("error: --requeue and --discard exclude each other; give one", err=True)

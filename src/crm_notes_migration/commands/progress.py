@@ -55,8 +55,12 @@ class RichProgress:
 
     def __init__(self, total: int, console: Console) -> None:
         self._bars = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
         self._overall = self._bars.add_task("all cids", total=total)
         self._tasks: dict[int, Any] = {}
@@ -84,5 +88,3 @@ class RichProgress:
 
     def close(self) -> None:
         self._bars.stop()
-
-

@@ -1,15 +1,17 @@
 """`crm-notes-migrate reconcile`: options → the reconcile use case → summary, JSON, QA report."""
+
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import typer
 
 from crm_notes_migration.config import Settings
+from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 
 
@@ -24,12 +26,16 @@ def _line(ledger: CidLedger) -> str:
         text += f"\n    kept (edited in CDP, no longer in scope) {kept.count}: {', '.join(map(str, kept.ids))}"
     for label, found in (("missing", ledger.missing), ("extra", ledger.extra), ("duplicates", ledger.duplicates)):
         if found.count:
-            text += f"\n    {label} {found.count}: {', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"
+            text += f"\n    {label} {found.count}: {_ids(found)}"
     for kind, found in sorted(ledger.mismatches.items()):
-        text += f"\n    mismatch {kind} {found.count}: {', '.join(map(str, found.ids))}{' …' if found.count > len(found.ids) else ''}"
+        text += f"\n    mismatch {kind} {found.count}: {_ids(found)}"
     for problem in ledger.api_differences + ledger.errors:
         text += f"\n    {problem}"
     return text
+
+
+def _ids(found: CappedIds) -> str:
+    return ", ".join(map(str, found.ids)) + (" …" if found.count > len(found.ids) else "")
 
 
 def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> None:
@@ -38,7 +44,7 @@ def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> 
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
     from crm_notes_migration.cdp.signoffs import migration_fingerprints
 
-    log, at = ReconciliationLog(db), datetime.now(timezone.utc)
+    log, at = ReconciliationLog(db), datetime.now(UTC)
     sampled: dict[int, list[int]] = {}
     for s in result.samples:
         sampled.setdefault(s.cid, []).append(int(s.legacy_crm_note_id))
@@ -49,8 +55,16 @@ def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> 
         if report_id:
             ids = sorted(sampled.get(ledger.cid, []))
             reviewed = {"report_id": report_id, "sample_ids": ids, "fingerprint": fingerprints.get(ledger.cid)}
-        log.record(ledger.cid, ok=ledger.ok, status=ledger.status, at=at, report=str(report) if report else None,
-                   samples=len(sampled.get(ledger.cid, [])), summary=summary, reviewed=reviewed)
+        log.record(
+            ledger.cid,
+            ok=ledger.ok,
+            status=ledger.status,
+            at=at,
+            report=str(report) if report else None,
+            samples=len(sampled.get(ledger.cid, [])),
+            summary=summary,
+            reviewed=reviewed,
+        )
 
 
 def _recorded_verdicts(db, report_id: str, cids: list[int]) -> dict[str, dict[str, str]]:
@@ -62,15 +76,21 @@ def _recorded_verdicts(db, report_id: str, cids: list[int]) -> dict[str, dict[st
         if record.get("report_id") != report_id:
             continue
         for sample_id, v in (record.get("verdicts") or {}).items():
-            out[f"{cid}:{sample_id}"] = {"verdict": v.get("verdict", ""), "comment": v.get("comment", ""),
-                                         "at": v.get("reviewed_at", ""), "by": record.get("reviewer", "")}
+            out[f"{cid}:{sample_id}"] = {
+                "verdict": v.get("verdict", ""),
+                "comment": v.get("comment", ""),
+                "at": v.get("reviewed_at", ""),
+                "by": record.get("reviewer", ""),
+            }
     return out
 
 
 def reconcile(
     cid: list[int] = typer.Option(None, "--cid", help="Only these companies (repeatable)."),
     report: Path = typer.Option(None, help="Write the HTML QA report here."),
-    sample: int = typer.Option(3, help="Random samples per cid in the report, besides one note of every hard case present."),
+    sample: int = typer.Option(
+        3, help="Random samples per cid in the report, besides one note of every hard case present."
+    ),
     repair: bool = typer.Option(False, "--repair", help="Re-send missing and mismatched notes, then check again."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     seed: int = typer.Option(0, help="Seed of the report's sample (same seed, same data: same sample)."),
@@ -110,12 +130,31 @@ def reconcile(
             cids = select_cids(source, cid, held=lambda asked: cids_with_migration_records(db, asked))
             parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
             if repair:
-                result = reconcile_and_repair(db, source, cids, tz=tz, options=options, client=client,
-                                              sample_size=sample_size, seed=seed,
-                                              batch_size=min(500, settings.max_batch_notes), **parallel)
+                result = reconcile_and_repair(
+                    db,
+                    source,
+                    cids,
+                    tz=tz,
+                    options=options,
+                    client=client,
+                    sample_size=sample_size,
+                    seed=seed,
+                    batch_size=min(500, settings.max_batch_notes),
+                    **parallel,
+                )
             else:
-                result = run_reconcile(db, source, cids, tz=tz, options=options, client=client,
-                                       sample_size=sample_size, seed=seed, on_cid=progress, **parallel)
+                result = run_reconcile(
+                    db,
+                    source,
+                    cids,
+                    tz=tz,
+                    options=options,
+                    client=client,
+                    sample_size=sample_size,
+                    seed=seed,
+                    on_cid=progress,
+                    **parallel,
+                )
         report_id = None
         if report:
             from crm_notes_migration.report.report import render_report
@@ -123,9 +162,17 @@ def reconcile(
 
             report_id = id_of_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone, seed=seed)
             recorded = _recorded_verdicts(db, report_id, cids) if with_verdicts else None
-            report.write_text(render_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone,
-                                            generated_at=datetime.now(timezone.utc), seed=seed, recorded=recorded),
-                              encoding="utf-8")
+            report.write_text(
+                render_report(
+                    result.ledgers,
+                    result.samples,
+                    timezone_name=settings.crm_timezone,
+                    generated_at=datetime.now(UTC),
+                    seed=seed,
+                    recorded=recorded,
+                ),
+                encoding="utf-8",
+            )
         _record_verdicts(db, result, report, report_id)
     finally:
         if client is not None:

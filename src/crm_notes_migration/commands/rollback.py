@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ..config import Settings
+from crm_notes_migration.config import Settings
 
 
 def _line(row: dict[str, Any], dry_run: bool) -> str:
@@ -79,7 +79,7 @@ def _execute(
     from crm_notes_migration.client import MigrationApiError
     from crm_notes_migration.source.checkpoint import DEFAULT_STATE_PATH, Checkpoint
     from crm_notes_migration.usecases.rollback import rollback as run_rollback
-    from ..usecases.withdraw import PendingBatches, WithdrawalRequest, withdraw
+    from crm_notes_migration.usecases.withdraw import PendingBatches, WithdrawalRequest, withdraw
 
     with bootstrap.crm_source(settings) as source:
         selected = source.known_cids() if all_cids else list(cids or [])

@@ -1,4 +1,5 @@
 """`crm-notes-migrate run`: options → the extractor use case → progress and the final table."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,9 @@ def _withdraw_left_scope(source, client, report: RunReport) -> None:
         if not may_hold_out_of_scope(row.accounted, row.pending, source.count_in_scope(row.cid)):
             row.left_scope = LeftScope(row.cid).as_dict()
             continue
-        swept = withdraw_left_scope(row.cid, client.iter_legacy_ids(row.cid), source.iter_in_scope_ids(row.cid),
-                                    client.withdraw)
+        swept = withdraw_left_scope(
+            row.cid, client.iter_legacy_ids(row.cid), source.iter_in_scope_ids(row.cid), client.withdraw
+        )
         row.left_scope = swept.as_dict()
         if swept.changed:
             add_counts(report, {row.cid: client.counts(row.cid)})
@@ -58,23 +60,35 @@ def _left_scope_lines(report: RunReport, console: Console) -> None:
         console.print(line)
 
 
+def _dash(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _table(report: RunReport, console: Console) -> None:
     table = Table(title="dry run: nothing was sent" if report.dry_run else "migration")
     for col in ("cid", "in scope", "would land" if report.dry_run else "accepted", "migrated", "pending", "parked"):
         table.add_column(col, justify="left" if col == "parked" else "right")
     for r in report.cids:
         parked = ", ".join(f"{k}={v}" for k, v in sorted(r.parked.items())) or "-"
-        dash = lambda v: "-" if v is None else str(v)  # noqa: E731
-        table.add_row(str(r.cid), str(r.in_scope), dash(r.would_land if report.dry_run else r.accepted),
-                      dash(r.migrated), dash(r.pending), parked)
+        table.add_row(
+            str(r.cid),
+            str(r.in_scope),
+            _dash(r.would_land if report.dry_run else r.accepted),
+            _dash(r.migrated),
+            _dash(r.pending),
+            parked,
+        )
     console.print(table)
 
 
 def report_json(report: RunReport) -> dict[str, Any]:
     """The `--json` form of the final table."""
     return {
-        "ok": report.ok, "dry_run": report.dry_run, "interrupted": report.interrupted,
-        "error": report.error, "drained": report.drained,
+        "ok": report.ok,
+        "dry_run": report.dry_run,
+        "interrupted": report.interrupted,
+        "error": report.error,
+        "drained": report.drained,
         "cids": [asdict(r) | {"complete": r.complete} for r in report.cids],
     }
 
@@ -115,13 +129,35 @@ def run(
     in-scope note is migrated or parked.
     """
     settings = Settings()
-    raise typer.Exit(execute(settings, cid or None, batch_size, concurrency, dry_run, state_file, restart,
-                             not no_wait, json_out, wait_timeout))
+    raise typer.Exit(
+        execute(
+            settings,
+            cid or None,
+            batch_size,
+            concurrency,
+            dry_run,
+            state_file,
+            restart,
+            not no_wait,
+            json_out,
+            wait_timeout,
+        )
+    )
 
 
-def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurrency: int, dry_run: bool,
-            state_file: Path | None, restart: bool, wait: bool, json_out: bool,
-            wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S, on_report=None) -> int:
+def execute(
+    settings: Settings,
+    cids: list[int] | None,
+    batch_size: int,
+    concurrency: int,
+    dry_run: bool,
+    state_file: Path | None,
+    restart: bool,
+    wait: bool,
+    json_out: bool,
+    wait_timeout: float = DEFAULT_WAIT_TIMEOUT_S,
+    on_report=None,
+) -> int:
     """`run` with its options resolved; returns the exit code (`on_report` receives the report)."""
     bound_heap_growth()
     err = Console(stderr=True)
@@ -142,9 +178,24 @@ def execute(settings: Settings, cids: list[int] | None, batch_size: int, concurr
             total = sum(counts.get(c, 0) for c in selected)
             progress = RichProgress(total, err) if err.is_terminal and not json_out else LogProgress(total)
             try:
-                report = _dry(settings, source, selected, tz, batch_size, progress, stop) if dry_run else \
-                    _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait,
-                          wait_timeout, progress, stop)
+                report = (
+                    _dry(settings, source, selected, tz, batch_size, progress, stop)
+                    if dry_run
+                    else _send(
+                        settings,
+                        source,
+                        selected,
+                        tz,
+                        batch_size,
+                        concurrency,
+                        state_file,
+                        restart,
+                        wait,
+                        wait_timeout,
+                        progress,
+                        stop,
+                    )
+                )
             finally:
                 progress.close()
     finally:
@@ -178,8 +229,9 @@ def _dry(settings, source, selected, tz, batch_size, progress, stop) -> RunRepor
         db.client.close()
 
 
-def _send(settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait, wait_timeout,
-          progress, stop) -> RunReport:
+def _send(
+    settings, source, selected, tz, batch_size, concurrency, state_file, restart, wait, wait_timeout, progress, stop
+) -> RunReport:
     from crm_notes_migration.client import ApiUnreachable, MigrationApiError
 
     checkpoint = Checkpoint(state_file or Path.cwd() / DEFAULT_STATE_PATH, source.identity())

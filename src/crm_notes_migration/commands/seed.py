@@ -1,4 +1,5 @@
 """`crm-notes-migrate seed`: translate the options into one `load_seed` call and show its result."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ def seed(
     """
     from rich.console import Console
 
-    from crm_notes_migration.config import Settings
     from crm_notes_devtools.seed.guard import ForeignDatabase
     from crm_notes_devtools.seed.loader import load_seed
+    from crm_notes_migration.config import Settings
 
     if notes < 0 or cids < 1:
         raise typer.BadParameter("need --notes >= 0 and --cids >= 1")
@@ -66,8 +67,10 @@ def _print_summary(console, expectations, elapsed: float) -> None:
     from rich.table import Table
 
     totals = expectations.to_json()["totals"]
-    table = Table(title=f"seed {expectations.seed}: expected outcome ({expectations.notes} notes, "
-                        f"{expectations.cids} cids, {elapsed:.1f} s)")
+    table = Table(
+        title=f"seed {expectations.seed}: expected outcome ({expectations.notes} notes, "
+        f"{expectations.cids} cids, {elapsed:.1f} s)"
+    )
     table.add_column("outcome")
     table.add_column("notes", justify="right")
     table.add_row("in scope", str(totals["in_scope"]))
@@ -85,9 +88,11 @@ def _print_summary(console, expectations, elapsed: float) -> None:
         rows.add_row(name, str(n))
     console.print(rows)
     cdp = expectations.cdp_authored_json()
-    console.print(f"CDP-authored notes: {cdp['notes']} ({cdp['with_mentions']} with mentions, "
-                  f"{cdp['on_migrated_contacts']} on contacts that receive migrated notes, "
-                  f"{cdp['in_cids_without_crm_notes']} in cids without CRM notes); sha256 {cdp['sha256'][:16]}…")
+    console.print(
+        f"CDP-authored notes: {cdp['notes']} ({cdp['with_mentions']} with mentions, "
+        f"{cdp['on_migrated_contacts']} on contacts that receive migrated notes, "
+        f"{cdp['in_cids_without_crm_notes']} in cids without CRM notes); sha256 {cdp['sha256'][:16]}…"
+    )
     cases = ", ".join(f"{k}={v}" for k, v in sorted(expectations.hard_cases.items()))
     console.print(f"hard cases: {cases}")
     console.print(f"per cid: {len(expectations.per_cid)} cids (use --json for the per-cid expectations)")

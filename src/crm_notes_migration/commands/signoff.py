@@ -1,7 +1,7 @@
 """`signoff`: record the QA verdicts exported from a report, and show each cid's sign-off."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -39,7 +39,7 @@ def signoff(
         result = record_signoff(
             parse_verdicts(text),
             reviewer,
-            datetime.now(timezone.utc),
+            datetime.now(UTC),
             reconciled=log.latest,
             fingerprints=lambda cids: migration_fingerprints(db, cids),
             record=lambda cid, report_id, who, at, rows: signoffs.record(

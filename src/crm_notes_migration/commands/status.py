@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ..config import Settings
+from crm_notes_migration.config import Settings
 
 
 def _reconciled(value: dict[str, Any] | None) -> str:
@@ -77,10 +77,9 @@ def _execute(settings: Settings, cids: list[int] | None):
     from crm_notes_migration.cdp.counts import counts_for_cids
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
     from crm_notes_migration.cdp.signoffs import SignoffLog, migration_fingerprints
+    from crm_notes_migration.errors import UnknownCids
     from crm_notes_migration.usecases.signoff import RecordedSignoff
     from crm_notes_migration.usecases.status import status as run_status
-
-    from crm_notes_migration.errors import UnknownCids
 
     with bootstrap.crm_source(settings) as source:
         in_scope = source.in_scope_counts()

@@ -4,6 +4,7 @@ One message per accepted batch: (cid, batch_id, notes as contract JSON). The bro
 tuned so that a job whose worker died is redelivered well within a minute: Dramatiq's
 defaults (60 s heartbeat timeout, maintenance on 0.1 % of commands) can take many minutes.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,7 +18,7 @@ from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import JSONEncoder
 
-from ..cdp.errors import is_transient as is_transient_store_error
+from crm_notes_migration.cdp.errors import is_transient as is_transient_store_error
 
 QUEUE_NAME = "crm_note_batches"
 ACTOR_NAME = "ingest_batch"
@@ -111,8 +112,9 @@ def build_broker(settings) -> RedisBroker:
     return broker
 
 
-def declare_ingest_actor(broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None],
-                         max_retries: int = MAX_RETRIES):
+def declare_ingest_actor(
+    broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None], max_retries: int = MAX_RETRIES
+):
     """The actor that runs `handler(cid, batch_id, notes)` for each message; a job failing
     on a transient error is retried up to `max_retries` times."""
     return dramatiq.actor(

@@ -1,22 +1,22 @@
 """The ingestion consumer: a Dramatiq worker in this process, stopped gracefully on SIGTERM."""
+
 from __future__ import annotations
 
 import logging
 import signal
 import threading
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq import Worker
 
+from crm_notes_migration.cdp.batches import BatchLedger
 from crm_notes_migration.cdp.store import NoteStore
-from crm_notes_migration.usecases.ingest import Resolver
+from crm_notes_migration.memory import bound_heap_growth, settle_after_startup
+from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.ingest import Resolver, ingest_isolating
 
-from ..cdp.batches import BatchLedger
-from crm_notes_migration.usecases.ingest import ingest_isolating
-from ..memory import bound_heap_growth, settle_after_startup
-from ..transform import TransformOptions
 from .broker import HEARTBEAT_INTERVAL_S, QUEUE_NAME, BatchQueue, declare_ingest_actor, is_transient, retries_within
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,10 @@ def make_batch_handler(
     bookkeeping: queued notes, last error of a failing job)."""
 
     def ingest_batch(cid: int, batch_id: str, notes: list[dict[str, Any]]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         try:
             summary = ingest_isolating(store, resolver, cid, notes, options, now, is_transient)
-            ledger.mark_done(batch_id, datetime.now(timezone.utc))
+            ledger.mark_done(batch_id, datetime.now(UTC))
         except Exception as exc:
             _note_error(queue, batch_id, exc)
             raise
@@ -54,7 +54,12 @@ def make_batch_handler(
             queue.batch_done(batch_id)
         log.info(
             "batch %s cid %s: inserted %d updated %d unchanged %d parked %s",
-            batch_id, cid, summary.inserted, summary.updated, summary.unchanged, dict(summary.parked),
+            batch_id,
+            cid,
+            summary.inserted,
+            summary.updated,
+            summary.unchanged,
+            dict(summary.parked),
         )
 
     return ingest_batch

@@ -7,6 +7,7 @@ prefix, and skips batches already acknowledged past that prefix. Once a pass com
 the next `run` opens a new pass over everything (so changed legacy notes are re-sent;
 unchanged batches carry the same batch_id and the API answers them without new work).
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -111,7 +112,15 @@ class Checkpoint:
         return {r[0] for r in rows}
 
     def record_ack(
-        self, cid: int, pass_no: int, batch_id: str, first_id: int, last_id: int, notes: int, accepted: int, rejected: int
+        self,
+        cid: int,
+        pass_no: int,
+        batch_id: str,
+        first_id: int,
+        last_id: int,
+        notes: int,
+        accepted: int,
+        rejected: int,
     ) -> None:
         """Remember one acknowledged batch (before the prefix may advance over it)."""
         self._db.execute(
@@ -129,7 +138,8 @@ class Checkpoint:
     def complete(self, cid: int, pass_no: int) -> None:
         """Mark the pass done: every batch up to the high-water mark was acknowledged."""
         self._db.execute(
-            "UPDATE cid_pass SET completed_at = ?, acked_upto = high_water WHERE source = ? AND cid = ? AND pass_no = ?",
+            "UPDATE cid_pass SET completed_at = ?, acked_upto = high_water"
+            " WHERE source = ? AND cid = ? AND pass_no = ?",
             (time.time(), self.source, cid, pass_no),
         )
 

@@ -16,6 +16,7 @@ Legacy data (SPEC §6a): a `SQL_ASCII` database hands its text over as bytes, de
 note by note with `decode_legacy_text`; a timestamp Python cannot hold (`infinity`,
 `-infinity`, outside years 1–9999) is read as the text PostgreSQL writes for it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -29,10 +30,10 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from ..config import DEFAULT_CRM_DATABASE_WAIT_S
-from ..errors import FixableError, masked
-from ..transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_mention_user_ids
-from ..transform.legacy import decode_legacy_text
+from crm_notes_migration.config import DEFAULT_CRM_DATABASE_WAIT_S
+from crm_notes_migration.errors import FixableError, masked
+from crm_notes_migration.transform import LegacyAttachment, LegacyNote, LegacyUser, legacy_mention_user_ids
+from crm_notes_migration.transform.legacy import decode_legacy_text
 
 #: The in-scope filter of SPEC §2.
 IN_SCOPE = "deleted_at IS NULL AND crm_person_id IS NOT NULL"
@@ -119,8 +120,9 @@ def _decoded(row: tuple[Any, ...], columns: tuple[int, ...]) -> tuple[tuple[Any,
 class CrmSource:
     """The legacy CRM database, read-only. One connection; use from one thread."""
 
-    def __init__(self, conninfo: str, wait_s: float = DEFAULT_CRM_DATABASE_WAIT_S,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, conninfo: str, wait_s: float = DEFAULT_CRM_DATABASE_WAIT_S, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._conninfo = conninfo
         self._conn: psycopg.Connection | None = None
         self._connected_once = False
@@ -158,11 +160,13 @@ class CrmSource:
                         f"the CRM database did not come back within {self.wait_s:g}s "
                         f"(CRM_DATABASE_WAIT_S) after its connection dropped ({type(exc).__name__}: "
                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}): "
-                        f"check CRM_DATABASE_URL={masked(self._conninfo)}") from exc
+                        f"check CRM_DATABASE_URL={masked(self._conninfo)}"
+                    ) from exc
                 attempt += 1
                 if attempt == 1:  # reconnect at once; back off only if that fails too
-                    log.warning("the CRM connection dropped (%s); reconnecting for up to %gs",
-                                type(exc).__name__, self.wait_s)
+                    log.warning(
+                        "the CRM connection dropped (%s); reconnecting for up to %gs", type(exc).__name__, self.wait_s
+                    )
                     continue
                 low, high = RECONNECT_BACKOFF_S
                 self._sleep(min(left, random.uniform(low, min(high, low * 2**attempt))))
@@ -173,7 +177,7 @@ class CrmSource:
             with contextlib.suppress(psycopg.Error):  # a broken connection: nothing to close cleanly
                 conn.close()
 
-    def __enter__(self) -> "CrmSource":
+    def __enter__(self) -> CrmSource:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -286,8 +290,7 @@ class CrmSource:
             all_ids.update(ids)
             wanted.append((mentions, ids))
         user_rows = (
-            self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)",
-                       (cid, sorted(all_ids)))
+            self._rows(f"SELECT {_USER_COLUMNS} FROM crm_users WHERE cid = %s AND id = ANY(%s)", (cid, sorted(all_ids)))
             if all_ids
             else []
         )
@@ -301,13 +304,15 @@ class CrmSource:
             users[u[0]] = LegacyUser(*u)
         page: Page = []
         no_attachments: tuple[LegacyAttachment, ...] = ()
-        for r, (mentions, ids) in zip(rows, wanted):
+        for r, (mentions, ids) in zip(rows, wanted, strict=True):
             found = attachments.get(r[0])
-            note = LegacyNote(*r, attachments=tuple(found) if found else no_attachments,
-                              parsed_mentions=(r[3], mentions))
+            note = LegacyNote(
+                *r, attachments=tuple(found) if found else no_attachments, parsed_mentions=(r[3], mentions)
+            )
             if r[0] in odd_times:
-                note = replace(note, created_at=odd_times[r[0]][0], updated_at=odd_times[r[0]][1],
-                               parsed_mentions=(r[3], mentions))
+                note = replace(
+                    note, created_at=odd_times[r[0]][0], updated_at=odd_times[r[0]][1], parsed_mentions=(r[3], mentions)
+                )
             if (fallback or odd_users) and (r[0] in fallback or any(i in odd_users for i in ids)):
                 note = replace(note, legacy_encoding=True, parsed_mentions=(r[3], mentions))
             page.append((note, {i: users[i] for i in ids if i in users}))
@@ -322,8 +327,10 @@ class CrmSource:
         for r in rows:
             if r[8] is not None:
                 texts = [t.decode("ascii") if isinstance(t, bytes) else t for t in r[8]]
-                odd[r[0]] = (r[5] if r[5] is not None else texts[0],
-                             r[6] if r[6] is not None or texts[1] is None else texts[1])
+                odd[r[0]] = (
+                    r[5] if r[5] is not None else texts[0],
+                    r[6] if r[6] is not None or texts[1] is None else texts[1],
+                )
             out.append(r[:8])
         return out, odd
 

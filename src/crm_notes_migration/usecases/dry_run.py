@@ -6,6 +6,7 @@ only) and `transform_note`. The outcome per cid: notes that would land, and note
 would be parked, per reason. `edited_in_cdp` cannot be predicted without the worker's
 write path and is not reported here.
 """
+
 from __future__ import annotations
 
 import threading
@@ -16,9 +17,9 @@ from pymongo.database import Database
 
 from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.contract import validate_note
-from crm_notes_migration.usecases.extract import CidReport, Progress, RunReport
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import INVALID_NOTE, TransformOptions, legacy_note_to_contract, transform_note
+from crm_notes_migration.usecases.extract import CidReport, Progress, RunReport
 
 
 def dry_run(
@@ -50,7 +51,7 @@ def dry_run(
                     parked[INVALID_NOTE] += 1
                 else:
                     valid.append(note)
-            for note, resolution in zip(valid, resolve_notes(db, cid, valid)):
+            for note, resolution in zip(valid, resolve_notes(db, cid, valid), strict=True):
                 result = transform_note(cid, note, resolution, options)
                 if result.reason:
                     parked[result.reason] += 1

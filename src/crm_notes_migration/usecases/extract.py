@@ -13,6 +13,7 @@ completed pass makes the next run a new pass over everything. Unchanged notes gi
 same batch body, hence the same `batch_id`, which the API answers without new work; a
 note changed in the CRM changes its batch's body and id, so it is sent and updated.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,10 +26,10 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from crm_notes_migration.canonical import canonical_json
-from crm_notes_migration.source.checkpoint import Checkpoint, CidPass
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError
 from crm_notes_migration.contract import CONTRACT_VERSION
 from crm_notes_migration.errors import FixableError, UnknownCids
+from crm_notes_migration.source.checkpoint import Checkpoint, CidPass
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import EDITED_IN_CDP, legacy_note_to_contract
 
@@ -121,8 +122,7 @@ def build_batch(cid: int, page: Iterable[tuple[Any, Any]], tz: ZoneInfo) -> dict
     return {"contract_version": CONTRACT_VERSION, "cid": cid, "batch_id": batch_id_for(cid, notes), "notes": notes}
 
 
-def split_page(page: list[tuple[Any, Any]],
-               max_content: int = MAX_BATCH_CONTENT_CHARS) -> list[list[tuple[Any, Any]]]:
+def split_page(page: list[tuple[Any, Any]], max_content: int = MAX_BATCH_CONTENT_CHARS) -> list[list[tuple[Any, Any]]]:
     """The page's (LegacyNote, users) rows in order, cut into consecutive parts whose
     notes' content totals at most `max_content` characters (a note over it on its own)."""
     parts: list[list[tuple[Any, Any]]] = []
@@ -199,7 +199,7 @@ class Extractor:
                 self._collect(FIRST_COMPLETED)
         for run in runs:
             run.report.accepted, run.report.rejected = self.checkpoint.accepted_total(run.cp.cid, run.cp.pass_no)
-        reports = [r.report for r in runs] + [CidReport(c) for c in cids[len(runs):]]
+        reports = [r.report for r in runs] + [CidReport(c) for c in cids[len(runs) :]]
         interrupted = self.stop.is_set() or any(not r.scanned for r in runs) or len(runs) < len(cids)
         return RunReport(reports, interrupted=interrupted and not self._error, error=self._error)
 
@@ -243,8 +243,14 @@ class Extractor:
                 continue
             rejected = len(answer.get("rejected") or [])
             self.checkpoint.record_ack(
-                run.cp.cid, run.cp.pass_no, slot.batch_id, slot.first_id, slot.last_id, slot.notes,
-                int(answer.get("accepted", 0)), rejected,
+                run.cp.cid,
+                run.cp.pass_no,
+                slot.batch_id,
+                slot.first_id,
+                slot.last_id,
+                slot.notes,
+                int(answer.get("accepted", 0)),
+                rejected,
             )
             slot.done = True
             run.report.sent += slot.notes

@@ -5,6 +5,7 @@ validate → resolve (one contacts query, one users query) → transform (the co
 nothing; edited in CDP: never overwritten; otherwise a conditional update) → parking
 with SPEC §3's reasons → landed notes leave the parked collection.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -66,7 +67,7 @@ class IngestSummary:
     unparked: int = 0
     landed_ids: list[int] = field(default_factory=list)
 
-    def merge(self, other: "IngestSummary") -> None:
+    def merge(self, other: IngestSummary) -> None:
         self.inserted += other.inserted
         self.unchanged += other.unchanged
         self.updated += other.updated
@@ -110,8 +111,10 @@ def park_record(cid: int, legacy_id: int, payload: Any, reason: str, detail: str
                 "content_html_sha256": hashlib.sha256(whole).hexdigest(),
                 "kept_bytes": len(kept.encode("utf-8", "surrogatepass")),
             }
-            record["detail"] = (f"{detail} (this record keeps the first {record['note_truncated']['kept_bytes']} "
-                                f"of the content's {len(whole)} bytes: too large to store whole)")
+            record["detail"] = (
+                f"{detail} (this record keeps the first {record['note_truncated']['kept_bytes']} "
+                f"of the content's {len(whole)} bytes: too large to store whole)"
+            )
     return record
 
 
@@ -169,11 +172,11 @@ def ingest_notes(
         wanted = list(payloads) + [int(p["legacy_crm_note_id"]) for p in parks]
         reading = io.submit(store.find_notes, cid, wanted)
         resolutions = resolve(cid, notes)
-        contacts = {n.legacy_crm_note_id: r.contact_ids for n, r in zip(notes, resolutions)}
+        contacts = {n.legacy_crm_note_id: r.contact_ids for n, r in zip(notes, resolutions, strict=True)}
         writes = []
         for start in range(0, len(notes), chunk):
             fresh = []
-            for note, resolution in zip(notes[start:start + chunk], resolutions[start:start + chunk]):
+            for note, resolution in zip(notes[start : start + chunk], resolutions[start : start + chunk], strict=True):
                 result = transform_note(cid, note, resolution, options)
                 lid = note.legacy_crm_note_id
                 if result.document is None:
@@ -250,9 +253,15 @@ def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -
     return landed
 
 
-def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[str, Any]], landed_here: Set[int],
-                             new_sources: dict[int, str], contacts: Mapping[int, Sequence[ObjectId]],
-                             parks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _parks_of_migrated_notes(
+    store: NoteStore,
+    cid: int,
+    stored: dict[int, dict[str, Any]],
+    landed_here: Set[int],
+    new_sources: dict[int, str],
+    contacts: Mapping[int, Sequence[ObjectId]],
+    parks: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     """Which parks to write, for notes that are (or were, at the start of the batch) in
     `contact_notes`. SPEC §3: every in-scope note in exactly one of the two collections,
     a user's edit never overwritten, nothing lost. So, for a note that would park now:
@@ -281,8 +290,10 @@ def _parks_of_migrated_notes(store: NoteStore, cid: int, stored: dict[int, dict[
         if old is None or document_stays(old, contacts.get(lid, ()), new_sources.get(lid)):
             continue
         if _edited_in_cdp(old):
-            detail = (f"the CDP copy was edited by a user and stays; this legacy version was not applied "
-                      f"(it would park anyway: {park['reason']}: {park['detail']})")
+            detail = (
+                f"the CDP copy was edited by a user and stays; this legacy version was not applied "
+                f"(it would park anyway: {park['reason']}: {park['detail']})"
+            )
             out.append({**park, "reason": EDITED_IN_CDP, "detail": detail})
         elif store.remove_note(cid, old["_id"], old["updated_at"]):
             out.append(park)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from crm_notes_migration.cdp.store import MongoNoteStore
 from crm_notes_migration.transform import EDITED_IN_CDP, TransformOptions
@@ -34,7 +34,7 @@ def retry_parked_notes(
             notes.append(json.loads(note) if isinstance(note, str) else note)
         total = IngestSummary()
         for start in range(0, len(notes), chunk):
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             total.merge(ingest_notes(store, resolver, cid, notes[start : start + chunk], options, now))
         out[cid] = total
     return out

@@ -88,7 +88,9 @@ def parse_verdicts(text: str) -> list[VerdictRow]:
             broken.append(str(line))
             continue
         rows.append(
-            VerdictRow(line, report_id, cid, sample, verdict, record.get("comment") or "", record.get("reviewed_at") or "")
+            VerdictRow(
+                line, report_id, cid, sample, verdict, record.get("comment") or "", record.get("reviewed_at") or ""
+            )
         )
     if broken:
         shown = ", ".join(broken[:10]) + (" …" if len(broken) > 10 else "")
@@ -123,7 +125,9 @@ def review(
     if failed:
         return Review(**counts, signoff=REJECTED, reason=f"{failed} sample(s) failed QA")
     if not reconciled.get("ok"):
-        return Review(**counts, signoff=PENDING, reason=f"its last reconcile was not clean ({reconciled.get('status')})")
+        return Review(
+            **counts, signoff=PENDING, reason=f"its last reconcile was not clean ({reconciled.get('status')})"
+        )
     if counts["unreviewed"]:
         return Review(**counts, signoff=PENDING, reason=f"{counts['unreviewed']} sample(s) without a verdict")
     return Review(**counts, signoff=APPROVED, reason=f"every sample of report {report_id} passed")
@@ -174,9 +178,7 @@ def signoff(
     for row in rows:
         known = {int(i) for i in last[row.cid].get("sample_ids") or []}
         if row.sample_id not in known:
-            raise SignoffRefused(
-                f"line {row.line}: cid {row.cid} has no sample {row.sample_id} in report {report_id}"
-            )
+            raise SignoffRefused(f"line {row.line}: cid {row.cid} has no sample {row.sample_id} in report {report_id}")
         by_cid[row.cid][row.sample_id] = {
             "verdict": row.verdict,
             "comment": row.comment,

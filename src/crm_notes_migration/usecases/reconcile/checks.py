@@ -3,23 +3,24 @@
 Pure: no I/O. The expected document comes from re-transforming the source note with the
 transform core (see `reconcile.engine`); this module only compares.
 """
+
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 #: Mismatch kinds, one per compared property (stable names: they appear in --json output).
-SOURCE_CHANGED = "source_sha256"           # the legacy note changed since it was migrated
-CONTENT_CHECKSUM = "content_sha256"        # stored checksum differs from the expected content's
-CONTENT_TAMPERED = "content"               # stored content does not hash to its own checksum
+SOURCE_CHANGED = "source_sha256"  # the legacy note changed since it was migrated
+CONTENT_CHECKSUM = "content_sha256"  # stored checksum differs from the expected content's
+CONTENT_TAMPERED = "content"  # stored content does not hash to its own checksum
 CREATED_AT = "created_at"
 UPDATED_AT = "updated_at"
 ATTACHMENTS = "attachments"
 CONTACT_ID = "contact_id"
 DOCUMENT_ID = "_id"
-EXPECTED_PARKED = "expected_parked"        # a document exists but the core would park the note
-NOT_EXPECTED_PARKED = "parked_reason"      # a parked record whose reason the core no longer gives
+EXPECTED_PARKED = "expected_parked"  # a document exists but the core would park the note
+NOT_EXPECTED_PARKED = "parked_reason"  # a parked record whose reason the core no longer gives
 
 
 def as_utc(value: Any) -> datetime | None:
@@ -27,8 +28,8 @@ def as_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def sha256_hex(text: str) -> str:

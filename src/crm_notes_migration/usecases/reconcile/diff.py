@@ -5,6 +5,7 @@ Reconcile never holds the ids of a whole migration: each cid is a handful of cur
 walked together one key at a time. Memory is the heads of the streams plus whatever the
 caller keeps (capped id lists, the sample), whatever the number of notes.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator

@@ -5,6 +5,7 @@ source (re-transformed with the core, one page at a time), the stored documents 
 parked records (from `snapshot`: per-cid index ranges, or a sorted on-disk snapshot), of
 migration documents only. Nothing of other cids, and no id set, is held in memory.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
@@ -58,7 +59,11 @@ RepairSink = Callable[[int, dict[str, Any], dict[str, Any] | None], None]
 
 
 def expected_notes(
-    db: Database, source: CrmSource, cid: int, tz: ZoneInfo, options: TransformOptions,
+    db: Database,
+    source: CrmSource,
+    cid: int,
+    tz: ZoneInfo,
+    options: TransformOptions,
     page_size: int = DEFAULT_PAGE_SIZE,
 ) -> Iterator[Expected]:
     """The cid's in-scope notes, ascending, each re-transformed exactly as the worker would."""
@@ -67,7 +72,7 @@ def expected_notes(
         built = [(note, *legacy_note_to_contract(note, users, tz)) for note, users in page]
         valid = [(i, validate_note(contract)[0]) for i, (_, contract, _) in enumerate(built)]
         valid = [(i, n) for i, n in valid if n is not None]
-        resolutions = dict(zip((i for i, _ in valid), resolve_notes(db, cid, [n for _, n in valid])))
+        resolutions = dict(zip((i for i, _ in valid), resolve_notes(db, cid, [n for _, n in valid]), strict=True))
         notes = dict(valid)
         results = {i: transform_note(cid, n, resolutions[i], options) for i, n in valid}
         for i, (note, contract, anomalies) in enumerate(built):
@@ -76,8 +81,15 @@ def expected_notes(
                 yield Expected(note, contract, None, INVALID_NOTE, list(anomalies))
             else:
                 sha = source_sha256(cid, notes[i]) if result.document is None else None
-                yield Expected(note, contract, result.document, result.reason, list(anomalies) + result.anomalies,
-                               resolutions[i].contact_ids, sha)
+                yield Expected(
+                    note,
+                    contract,
+                    result.document,
+                    result.reason,
+                    list(anomalies) + result.anomalies,
+                    resolutions[i].contact_ids,
+                    sha,
+                )
 
 
 def _note_id(doc: dict[str, Any]) -> int:
@@ -102,11 +114,13 @@ def reconcile_cid(
     `stores` (default: per-cid queries on `db`)."""
     ledger = CidLedger(cid=cid, cap=cap)
     stores = stores or IndexedStreams(db)
-    merged = merge_sorted({
-        "source": (expected_notes(db, source, cid, tz, options, page_size), lambda e: e.note.id),
-        "documents": (stores.stream(CONTACT_NOTES, cid), _note_id),
-        "parked": (stores.stream(PARKED, cid), _note_id),
-    })
+    merged = merge_sorted(
+        {
+            "source": (expected_notes(db, source, cid, tz, options, page_size), lambda e: e.note.id),
+            "documents": (stores.stream(CONTACT_NOTES, cid), _note_id),
+            "parked": (stores.stream(PARKED, cid), _note_id),
+        }
+    )
     for row in merged:
         found, docs, parked = row.items
         ledger.store_documents += len(docs)
@@ -124,8 +138,9 @@ def reconcile_cid(
     return ledger
 
 
-def _account(ledger: CidLedger, exp: Expected, docs: list[dict], parked: list[dict],
-             repair: RepairSink | None, cid: int) -> tuple[str, list[str]]:
+def _account(
+    ledger: CidLedger, exp: Expected, docs: list[dict], parked: list[dict], repair: RepairSink | None, cid: int
+) -> tuple[str, list[str]]:
     """Books one in-scope note; returns (outcome, problem kinds) for the sample."""
     note_id = exp.note.id
     ledger.in_scope += 1

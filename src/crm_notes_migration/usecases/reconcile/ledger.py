@@ -3,6 +3,7 @@
 Counts are exact; id lists are capped (`CappedIds`) so the output names offending ids
 without growing with the migration.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -42,7 +43,15 @@ class CidLedger:
     _mismatched_ids: CappedIds = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
-        for name in ("edited_in_cdp", "kept_edited_in_cdp", "missing", "extra", "duplicates", "parked_stale", "_mismatched_ids"):
+        for name in (
+            "edited_in_cdp",
+            "kept_edited_in_cdp",
+            "missing",
+            "extra",
+            "duplicates",
+            "parked_stale",
+            "_mismatched_ids",
+        ):
             if getattr(self, name) is None:
                 setattr(self, name, CappedIds(self.cap))
 
@@ -68,8 +77,12 @@ class CidLedger:
     def ok(self) -> bool:
         """Every in-scope note accounted for, nothing extra, nothing mismatching."""
         return not (
-            self.missing.count or self.extra.count or self.duplicates.count or self.mismatched
-            or self.api_differences or self.errors
+            self.missing.count
+            or self.extra.count
+            or self.duplicates.count
+            or self.mismatched
+            or self.api_differences
+            or self.errors
         )
 
     @property

@@ -1,10 +1,12 @@
 """Reconcile whole cids on several processes.
 
 Each worker process opens its own connections (CRM PostgreSQL, CDP MongoDB) and the
-shared streams of the CDP side (on FerretDB an on-disk snapshot, read-only), once, then reconciles one whole cid per task and
-returns its ledger and samples (plain dataclasses, pickled back). `executor.map` hands the
-results back in the order of the cids, so the output is the same as a single process's.
+shared streams of the CDP side (on FerretDB an on-disk snapshot, read-only), once, then
+reconciles one whole cid per task and returns its ledger and samples (plain dataclasses,
+pickled back). `executor.map` hands the results back in the order of the cids, so the
+output is the same as a single process's.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -39,16 +41,34 @@ def _one(cid: int) -> tuple[CidLedger, list[Sample]]:
     from crm_notes_migration.usecases.reconcile.service import reconcile_one
 
     w = _worker
-    return reconcile_one(w["db"], w["source"], cid, tz=w["tz"], options=w["options"], stores=w["stores"],
-                         sample_size=w["sample_size"], seed=w["seed"])
+    return reconcile_one(
+        w["db"],
+        w["source"],
+        cid,
+        tz=w["tz"],
+        options=w["options"],
+        stores=w["stores"],
+        sample_size=w["sample_size"],
+        seed=w["seed"],
+    )
 
 
 def reconcile_in_processes(
-    settings, cids: Sequence[int], *, workers: int, streams_spec: str | None, sample_size: int, seed: int,
+    settings,
+    cids: Sequence[int],
+    *,
+    workers: int,
+    streams_spec: str | None,
+    sample_size: int,
+    seed: int,
 ) -> Iterator[tuple[CidLedger, list[Sample]]]:
     """(ledger, samples) per cid, in the order of `cids`, computed by `workers` processes
     (`streams_spec`: the parent's streams, `open_streams(...).spec`)."""
     # spawn, not fork: the parent holds a MongoClient with background threads.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
-                             initargs=(settings, streams_spec, sample_size, seed)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init,
+        initargs=(settings, streams_spec, sample_size, seed),
+    ) as pool:
         yield from pool.map(_one, cids)

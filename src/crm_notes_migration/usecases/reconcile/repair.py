@@ -4,6 +4,7 @@ Batches are idempotent: `batch_id` is `repair:` + a hash of the body and of the 
 being repaired, so re-running the same repair is no new work, while a note that went wrong
 again since (a different stored state) gets a new batch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,12 @@ def _fingerprint(stored: dict[str, Any] | None) -> list[Any]:
     updated = as_utc(stored.get("updated_at"))
     content = stored.get("content")
     digest = hashlib.sha256(content.encode("utf-8")).hexdigest() if isinstance(content, str) else None
-    return [str(stored.get("_id")), digest, updated.isoformat() if updated else None,
-            (stored.get("migration") or {}).get("content_sha256")]
+    return [
+        str(stored.get("_id")),
+        digest,
+        updated.isoformat() if updated else None,
+        (stored.get("migration") or {}).get("content_sha256"),
+    ]
 
 
 def repair_batch_id(body: dict[str, Any], state: list[Any]) -> str:

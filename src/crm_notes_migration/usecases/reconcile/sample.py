@@ -5,6 +5,7 @@ single-slot reservoir per hard-case category (among the notes covering the most 
 so memory is O(n + categories) per cid and the same seed over the same data picks the same
 notes. A category already shown by another picked note adds no note of its own.
 """
+
 from __future__ import annotations
 
 import random
@@ -150,13 +151,13 @@ class Sample:
 
     cid: int
     legacy_crm_note_id: int
-    outcome: str                      # migrated | edited_in_cdp | parked:<reason> | missing | mismatch
+    outcome: str  # migrated | edited_in_cdp | parked:<reason> | missing | mismatch
     legacy_html: str | None
     legacy_created_at: datetime | str | None  # naive wall clock in CRM_TIMEZONE (text: see SPEC §6a)
     legacy_updated_at: datetime | str | None
     legacy_attachments: list[dict[str, Any]] = field(default_factory=list)
     migrated_html: str | None = None
-    migrated_created_at: datetime | None = None   # aware (or naive UTC from pymongo)
+    migrated_created_at: datetime | None = None  # aware (or naive UTC from pymongo)
     migrated_updated_at: datetime | None = None
     migrated_attachments: list[dict[str, Any]] = field(default_factory=list)
     mentions: list[str] = field(default_factory=list)  # the CDP users' names of the stored mentions

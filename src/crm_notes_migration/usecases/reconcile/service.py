@@ -1,11 +1,12 @@
 """The reconcile use case: every selected cid, optional counts cross-check, optional repair."""
+
 from __future__ import annotations
 
 import os
 import tempfile
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +17,8 @@ from crm_notes_migration.errors import UnknownCids
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
 from crm_notes_migration.usecases.reconcile.engine import RepairSink, reconcile_cid
-from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_processes
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger, compare_api_counts, totals
+from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_processes
 from crm_notes_migration.usecases.reconcile.repair import Repairer
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
 from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, CidStores, open_streams
@@ -75,14 +76,23 @@ def select_cids(
 
 
 def reconcile_one(
-    db: Database, source: CrmSource, cid: int, *, tz: ZoneInfo, options: TransformOptions,
-    stores: CidStores | None = None, sample_size: int = 0, seed: int = 0, repair_sink: RepairSink | None = None,
+    db: Database,
+    source: CrmSource,
+    cid: int,
+    *,
+    tz: ZoneInfo,
+    options: TransformOptions,
+    stores: CidStores | None = None,
+    sample_size: int = 0,
+    seed: int = 0,
+    repair_sink: RepairSink | None = None,
 ) -> tuple[CidLedger, list[Sample]]:
     """One cid's ledger and sample; an error is booked on the ledger, never raised."""
     sampler = StratifiedSampler(sample_size, seed, cid) if sample_size else None
     try:
-        ledger = reconcile_cid(db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink,
-                               stores=stores)
+        ledger = reconcile_cid(
+            db, source, cid, tz=tz, options=options, sampler=sampler, repair=repair_sink, stores=stores
+        )
     except Exception as exc:  # one broken cid must not hide the others' findings
         ledger = CidLedger(cid=cid)
         ledger.errors.append(f"{type(exc).__name__}: {exc}")
@@ -122,11 +132,29 @@ def reconcile(
         stores = open_streams(db, cids, Path(tmp))
         try:
             if parallel:
-                results = reconcile_in_processes(settings, cids, workers=min(workers, len(cids)),
-                                                 streams_spec=stores.spec, sample_size=sample_size, seed=seed)
+                results = reconcile_in_processes(
+                    settings,
+                    cids,
+                    workers=min(workers, len(cids)),
+                    streams_spec=stores.spec,
+                    sample_size=sample_size,
+                    seed=seed,
+                )
             else:
-                results = (reconcile_one(db, source, cid, tz=tz, options=options, stores=stores,
-                                         sample_size=sample_size, seed=seed, repair_sink=repair_sink) for cid in cids)
+                results = (
+                    reconcile_one(
+                        db,
+                        source,
+                        cid,
+                        tz=tz,
+                        options=options,
+                        stores=stores,
+                        sample_size=sample_size,
+                        seed=seed,
+                        repair_sink=repair_sink,
+                    )
+                    for cid in cids
+                )
             ledgers: list[CidLedger] = []
             samples: list[Sample] = []
             api_down = ""  # once the API has failed past the client's retries, it is not asked again
@@ -178,8 +206,18 @@ def reconcile_and_repair(
         except TimeoutError as exc:  # out of time, or `QueueStuck`: waiting could not end
             drained = False
             drain_error = str(exc.args[0]) if exc.args else "the queue did not drain"
-    second = reconcile(db, source, cids, tz=tz, options=options, client=client, sample_size=sample_size, seed=seed,
-                       settings=settings, workers=workers)
+    second = reconcile(
+        db,
+        source,
+        cids,
+        tz=tz,
+        options=options,
+        client=client,
+        sample_size=sample_size,
+        seed=seed,
+        settings=settings,
+        workers=workers,
+    )
     second.repair = {
         "before": totals(first.ledgers),
         "resent": repairer.count,

@@ -44,11 +44,13 @@ def load_command(
     function = getattr(importlib.import_module(module), attr)
     one = typer.Typer()
     one.command(name)(function)
-    return typer.main.get_command_from_info(
+    command = typer.main.get_command_from_info(
         one.registered_commands[0],
         pretty_exceptions_short=pretty_exceptions_short,
         rich_markup_mode=rich_markup_mode,
     )
+    assert isinstance(command, typer.core.TyperCommand)
+    return command
 
 
 class _LazyCommands(MutableMapping):

@@ -175,6 +175,7 @@ class BatchIntake:
         """Send the done batch's notes whose contact is gone to the worker again (once per
         stored state: the recheck's id says which)."""
         accepted, _, _ = split_notes(envelope.cid, envelope.notes)
+        assert self.contacts_of is not None  # _recheck runs only with it
         gone = notes_with_contact_gone(self.store, self.contacts_of, envelope.cid, accepted)
         if not gone:
             return

@@ -50,7 +50,8 @@ class NoteStore(Protocol):
 
 
 def _duplicate_indexes(exc: BulkWriteError) -> tuple[list[int], list[dict[str, Any]]]:
-    dups, others = [], []
+    dups: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
     for err in exc.details.get("writeErrors", []):
         (dups if err.get("code") == DUPLICATE_KEY else others).append(err)
     return [e["index"] for e in dups], others

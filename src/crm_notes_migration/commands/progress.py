@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 #: Seconds between two plain progress lines when stderr is not a terminal.
 LOG_EVERY_S = 5.0
@@ -64,7 +64,7 @@ class RichProgress:
         )
         self._overall = self._bars.add_task("all cids", total=total)
         self._tasks: dict[int, Any] = {}
-        self._drain = None
+        self._drain: TaskID | None = None
         self._bars.start()
 
     def start_cid(self, cid: int, total: int, done: int) -> None:

@@ -128,8 +128,9 @@ def reconcile(
     try:
         with bootstrap.crm_source(settings) as source:
             cids = select_cids(source, cid, held=lambda asked: cids_with_migration_records(db, asked))
-            parallel = {"settings": settings, "workers": workers or default_workers(len(cids))}
+            processes = workers or default_workers(len(cids))
             if repair:
+                assert client is not None  # --repair needs the token, checked above
                 result = reconcile_and_repair(
                     db,
                     source,
@@ -140,7 +141,8 @@ def reconcile(
                     sample_size=sample_size,
                     seed=seed,
                     batch_size=min(500, settings.max_batch_notes),
-                    **parallel,
+                    settings=settings,
+                    workers=processes,
                 )
             else:
                 result = run_reconcile(
@@ -153,7 +155,8 @@ def reconcile(
                     sample_size=sample_size,
                     seed=seed,
                     on_cid=progress,
-                    **parallel,
+                    settings=settings,
+                    workers=processes,
                 )
         report_id = None
         if report:

@@ -114,10 +114,10 @@ def build_broker(settings) -> RedisBroker:
 
 def declare_ingest_actor(
     broker: RedisBroker, handler: Callable[[int, str, list[dict[str, Any]]], None], max_retries: int = MAX_RETRIES
-):
+) -> Any:
     """The actor that runs `handler(cid, batch_id, notes)` for each message; a job failing
     on a transient error is retried up to `max_retries` times."""
-    return dramatiq.actor(
+    return dramatiq.actor(  # type: ignore[call-overload]
         handler,
         broker=broker,
         actor_name=ACTOR_NAME,
@@ -182,7 +182,7 @@ class BatchQueue:
 
     def last_error(self, batch_id: str) -> str:
         """The last error noted for the batch's job, or ""."""
-        raw = self.client.hget(self._errors_key, batch_id)
+        raw: Any = self.client.hget(self._errors_key, batch_id)
         return raw.decode("utf-8", "replace") if raw else ""
 
     def _marker(self, batch_id: str) -> str:
@@ -228,9 +228,9 @@ class BatchQueue:
         """(Redis id, message) of the dead-lettered jobs, oldest first; with `ids`, only
         those whose batch_id or message id is among them."""
         zkey, hkey = self._dead_letter_keys()
-        redis_ids = self.client.zrange(zkey, 0, -1)
-        raw = self.client.hmget(hkey, redis_ids) if redis_ids else []
-        out = []
+        redis_ids: list[bytes] = list(self.client.zrange(zkey, 0, -1))  # type: ignore[arg-type]
+        raw: list[Any] = list(self.client.hmget(hkey, redis_ids)) if redis_ids else []
+        out: list[tuple[bytes, Message]] = []
         for redis_id, data in zip(redis_ids, raw, strict=True):
             if not data:
                 continue

@@ -194,7 +194,7 @@ class CrmSource:
     def identity(self) -> str:
         """Which database this is (host, port, name and its oid, so a re-created one differs)."""
         info = self.conn.info
-        oid = self.conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]
+        oid = self.conn.execute("SELECT oid FROM pg_database WHERE datname = current_database()").fetchone()[0]  # type: ignore[index]
         return f"postgresql://{info.host}:{info.port}/{info.dbname}#{oid}"
 
     @_reconnecting
@@ -211,7 +211,7 @@ class CrmSource:
     @_reconnecting
     def max_note_id(self, cid: int) -> int:
         """The highest note id of the cid (0 when none): a pass's high-water mark."""
-        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM crm_notes WHERE cid = %s", (cid,)).fetchone()[0]
+        return self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM crm_notes WHERE cid = %s", (cid,)).fetchone()[0]  # type: ignore[index]
 
     @_reconnecting
     def count_in_scope(self, cid: int, after_id: int = 0, upto_id: int | None = None) -> int:
@@ -220,7 +220,7 @@ class CrmSource:
         return self.conn.execute(
             f"SELECT count(*) FROM crm_notes WHERE cid = %s AND id > %s AND id <= %s AND {IN_SCOPE}",
             (cid, after_id, upto),
-        ).fetchone()[0]
+        ).fetchone()[0]  # type: ignore[index]
 
     @_reconnecting
     def unknown_cids(self, cids: list[int]) -> list[int]:
@@ -306,7 +306,7 @@ class CrmSource:
         no_attachments: tuple[LegacyAttachment, ...] = ()
         for r, (mentions, ids) in zip(rows, wanted, strict=True):
             found = attachments.get(r[0])
-            note = LegacyNote(
+            note = LegacyNote(  # type: ignore[misc]  # r: the row's columns, before these two
                 *r, attachments=tuple(found) if found else no_attachments, parsed_mentions=(r[3], mentions)
             )
             if r[0] in odd_times:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pymongo.database import Database
@@ -24,7 +25,7 @@ from crm_notes_migration.usecases.extract import CidReport, Progress, RunReport
 
 def dry_run(
     source: CrmSource,
-    db: Database,
+    db: Database[Any],
     cids: list[int],
     tz: ZoneInfo,
     options: TransformOptions,
@@ -39,7 +40,8 @@ def dry_run(
             break
         high_water = source.max_note_id(cid)
         row = CidReport(cid, in_scope=source.count_in_scope(cid, 0, high_water), would_land=0)
-        parked: Counter = Counter()
+        parked: Counter[str] = Counter()
+        would_land = 0
         progress.start_cid(cid, row.in_scope, 0)
         for page in source.iter_pages(cid, 0, high_water, batch_size):
             if stop.is_set():
@@ -56,7 +58,8 @@ def dry_run(
                 if result.reason:
                     parked[result.reason] += 1
                 else:
-                    row.would_land += 1
+                    would_land += 1
+                    row.would_land = would_land
             progress.advance(cid, len(page))
         row.parked = dict(parked)
         progress.finish_cid(cid)

@@ -154,7 +154,7 @@ class _CidRun:
     cp: CidPass
     report: CidReport
     acked: set[str]
-    slots: deque = field(default_factory=deque)
+    slots: deque[_Slot] = field(default_factory=deque)
     scanned: bool = False
 
 
@@ -177,7 +177,7 @@ class Extractor:
         self.tz, self.progress, self.stop = tz, progress, stop
         self.batch_size, self.concurrency = batch_size, max(1, concurrency)
         self.on_ack = on_ack
-        self._in_flight: dict[Future, tuple[_CidRun, _Slot]] = {}
+        self._in_flight: dict[Future[Any], tuple[_CidRun, _Slot]] = {}
         self._error: str | None = None
         #: The first exception that stopped the run (its message is `RunReport.error`).
         self.failure: BaseException | None = None

@@ -63,7 +63,7 @@ class IngestSummary:
     inserted: int = 0
     unchanged: int = 0
     updated: int = 0
-    parked: Counter = field(default_factory=Counter)
+    parked: Counter[str] = field(default_factory=Counter)
     unparked: int = 0
     landed_ids: list[int] = field(default_factory=list)
 
@@ -127,7 +127,9 @@ def _edited_in_cdp(stored: dict[str, Any]) -> bool:
     return stored.get("updated_at") != legacy_updated_at
 
 
-def _valid_notes(cid: int, raw_notes: Sequence[dict[str, Any]], parks: list[dict[str, Any]]):
+def _valid_notes(
+    cid: int, raw_notes: Sequence[dict[str, Any]], parks: list[dict[str, Any]]
+) -> tuple[list[NoteV1], dict[int, dict[str, Any]]]:
     notes: list[NoteV1] = []
     payloads: dict[int, dict[str, Any]] = {}
     for raw in raw_notes:
@@ -209,7 +211,16 @@ def ingest_notes(
     return summary
 
 
-def _settle_existing(store, cid, wanted, known, payloads, parks, summary, now) -> list[int]:
+def _settle_existing(
+    store: NoteStore,
+    cid: int,
+    wanted: dict[int, dict[str, Any]],
+    known: dict[int, dict[str, Any]],
+    payloads: dict[int, dict[str, Any]],
+    parks: list[dict[str, Any]],
+    summary: IngestSummary,
+    now: datetime,
+) -> list[int]:
     """Decide, for notes whose `_id` exists already, between nothing, an update and
     parking as `edited_in_cdp`. `known`: stored documents read already (a stale one only
     costs a retry: updates are conditional). Returns the legacy ids that count as landed."""

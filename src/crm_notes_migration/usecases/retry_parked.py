@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from crm_notes_migration.cdp.store import MongoNoteStore
 from crm_notes_migration.transform import EDITED_IN_CDP, TransformOptions
@@ -26,12 +27,13 @@ def retry_parked_notes(
     either way only the CRM has it); those that land leave the parked collection. Per-cid summaries."""
     out: dict[int, IngestSummary] = {}
     for cid in cids:
-        notes = []
+        notes: list[dict[str, Any]] = []
         for rec in store.iter_parked(cid, exclude_reasons=(EDITED_IN_CDP,)):
             if rec.get("note_truncated") or rec.get("note_escaped"):
                 continue
             note = rec.get("note")
-            notes.append(json.loads(note) if isinstance(note, str) else note)
+            if note is not None:
+                notes.append(json.loads(note) if isinstance(note, str) else note)
         total = IngestSummary()
         for start in range(0, len(notes), chunk):
             now = datetime.now(UTC)

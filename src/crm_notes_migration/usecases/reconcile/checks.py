@@ -49,7 +49,7 @@ def is_edited(stored: dict[str, Any]) -> bool:
     return stored.get("deleted_at") is not None or is_edited_in_cdp(stored)
 
 
-def _attachments(items: Any) -> list[tuple]:
+def _attachments(items: Any) -> list[tuple[Any, ...]]:
     rows = []
     for item in items or []:
         rows.append(tuple((k, item.get(k)) for k in ("legacy_attachment_id", "name", "url", "content_type", "size")))

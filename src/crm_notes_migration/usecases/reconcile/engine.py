@@ -50,7 +50,7 @@ class Expected:
     anomalies: list[str] = field(default_factory=list)
     #: Contacts of the cid that carry the note's person now; the source checksum of a note
     #: that would park (None when invalid): what `document_stays` needs.
-    contact_ids: tuple = ()
+    contact_ids: tuple[Any, ...] = ()
     source_sha256: str | None = None
 
 
@@ -59,7 +59,7 @@ RepairSink = Callable[[int, dict[str, Any], dict[str, Any] | None], None]
 
 
 def expected_notes(
-    db: Database,
+    db: Database[Any],
     source: CrmSource,
     cid: int,
     tz: ZoneInfo,
@@ -70,8 +70,8 @@ def expected_notes(
     upto = source.max_note_id(cid)
     for page in source.iter_pages(cid, 0, upto, page_size):
         built = [(note, *legacy_note_to_contract(note, users, tz)) for note, users in page]
-        valid = [(i, validate_note(contract)[0]) for i, (_, contract, _) in enumerate(built)]
-        valid = [(i, n) for i, n in valid if n is not None]
+        checked = [(i, validate_note(contract)[0]) for i, (_, contract, _) in enumerate(built)]
+        valid = [(i, n) for i, n in checked if n is not None]
         resolutions = dict(zip((i for i, _ in valid), resolve_notes(db, cid, [n for _, n in valid]), strict=True))
         notes = dict(valid)
         results = {i: transform_note(cid, n, resolutions[i], options) for i, n in valid}
@@ -97,7 +97,7 @@ def _note_id(doc: dict[str, Any]) -> int:
 
 
 def reconcile_cid(
-    db: Database,
+    db: Database[Any],
     source: CrmSource,
     cid: int,
     *,
@@ -139,7 +139,7 @@ def reconcile_cid(
 
 
 def _account(
-    ledger: CidLedger, exp: Expected, docs: list[dict], parked: list[dict], repair: RepairSink | None, cid: int
+    ledger: CidLedger, exp: Expected, docs: list[dict[str, Any]], parked: list[dict[str, Any]], repair: RepairSink | None, cid: int
 ) -> tuple[str, list[str]]:
     """Books one in-scope note; returns (outcome, problem kinds) for the sample."""
     note_id = exp.note.id
@@ -180,7 +180,7 @@ def _account(
     return "missing", ["missing"]
 
 
-def _sample(cid: int, exp: Expected, doc: dict | None, outcome: str, problems: list[str]) -> Sample:
+def _sample(cid: int, exp: Expected, doc: dict[str, Any] | None, outcome: str, problems: list[str]) -> Sample:
     note = exp.note
     return Sample(
         cid=cid,

@@ -24,7 +24,7 @@ class CidLedger:
     cap: int = 50
     in_scope: int = 0
     migrated: int = 0
-    parked: Counter = field(default_factory=Counter)
+    parked: Counter[str] = field(default_factory=Counter)
     edited_in_cdp: CappedIds = None  # type: ignore[assignment]
     #: Migration documents of notes no longer in scope, kept because a user edited them.
     kept_edited_in_cdp: CappedIds = None  # type: ignore[assignment]
@@ -36,7 +36,7 @@ class CidLedger:
     anomalous_notes: int = 0  # in-scope notes with at least one anomaly (a note may carry several)
     parked_stale: CappedIds = None  # type: ignore[assignment]
     store_documents: int = 0
-    store_parked: Counter = field(default_factory=Counter)
+    store_parked: Counter[str] = field(default_factory=Counter)
     api_counts: dict[str, Any] | None = None
     api_differences: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -131,7 +131,7 @@ class CidLedger:
 
 def totals(ledgers: list[CidLedger]) -> dict[str, Any]:
     """Sums over cids, for the summary line and the report's totals row."""
-    parked: Counter = Counter()
+    parked: Counter[str] = Counter()
     for ledger in ledgers:
         parked.update(ledger.parked)
     return {

@@ -15,13 +15,14 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crm_notes_migration.config import Settings
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 from crm_notes_migration.usecases.reconcile.sample import Sample
 
 _worker: dict[str, Any] = {}
 
 
-def _init(settings, streams_spec: str | None, sample_size: int, seed: int) -> None:
+def _init(settings: Settings, streams_spec: str | None, sample_size: int, seed: int) -> None:
     from crm_notes_migration import bootstrap
     from crm_notes_migration.usecases.reconcile.snapshot import reopen_streams
 
@@ -54,7 +55,7 @@ def _one(cid: int) -> tuple[CidLedger, list[Sample]]:
 
 
 def reconcile_in_processes(
-    settings,
+    settings: Settings,
     cids: Sequence[int],
     *,
     workers: int,

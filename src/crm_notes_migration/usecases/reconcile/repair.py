@@ -63,10 +63,11 @@ class Repairer:
             items = self._buffer.pop(key, [])
             if not items:
                 continue
-            body = {"contract_version": CONTRACT_VERSION, "cid": key, "notes": [n for n, _ in items]}
-            body["batch_id"] = repair_batch_id(body, [s for _, s in items])
+            body: dict[str, Any] = {"contract_version": CONTRACT_VERSION, "cid": key, "notes": [n for n, _ in items]}
+            batch_id = repair_batch_id(body, [s for _, s in items])
+            body["batch_id"] = batch_id
             answer = self.client.post_batch(body)
-            self.batches.append(body["batch_id"])
+            self.batches.append(batch_id)
             self.sent.setdefault(key, []).extend(int(n["legacy_crm_note_id"]) for n, _ in items)
             self.rejected.extend(answer.get("rejected") or [])
 

@@ -183,8 +183,9 @@ def categorise(sample: Sample) -> tuple[str, ...]:
     if sample.legacy_attachments:
         found.add(ATTACHMENTS)
     created, updated = sample.legacy_created_at, sample.legacy_updated_at
-    times = isinstance(created, datetime) and isinstance(updated, datetime)  # not text PostgreSQL wrote
-    if (times and updated < created) or sub_millisecond(created) or sub_millisecond(updated):
+    # not text PostgreSQL wrote for a time Python cannot hold
+    backwards = isinstance(created, datetime) and isinstance(updated, datetime) and updated < created
+    if backwards or sub_millisecond(created) or sub_millisecond(updated):
         found.add(TIMESTAMP_ANOMALY)
     if sample.outcome.startswith("parked"):
         found.add(PARKED)

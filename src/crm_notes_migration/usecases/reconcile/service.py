@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pymongo.database import Database
@@ -27,12 +27,12 @@ from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, C
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
 
 
-class CountsClient:
+class CountsClient(Protocol):
     """What reconcile needs of the API client (MigrationApiClient satisfies it)."""
 
-    def counts(self, cid: int | None = None) -> dict[str, Any]: ...  # pragma: no cover
-    def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]: ...  # pragma: no cover
-    def wait_drained(self, cids, timeout_s: float) -> dict: ...  # pragma: no cover
+    def counts(self, cid: int | None = None) -> dict[str, Any]: ...
+    def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]: ...
+    def wait_drained(self, cids: Iterable[int], timeout_s: float) -> dict[int, dict[str, Any]]: ...
 
 
 @dataclass
@@ -76,7 +76,7 @@ def select_cids(
 
 
 def reconcile_one(
-    db: Database,
+    db: Database[Any],
     source: CrmSource,
     cid: int,
     *,
@@ -105,7 +105,7 @@ def default_workers(cids: int) -> int:
 
 
 def reconcile(
-    db: Database,
+    db: Database[Any],
     source: CrmSource,
     cids: Sequence[int],
     *,
@@ -180,7 +180,7 @@ def reconcile(
 
 
 def reconcile_and_repair(
-    db: Database,
+    db: Database[Any],
     source: CrmSource,
     cids: Sequence[int],
     *,

@@ -139,7 +139,12 @@ def reconcile_cid(
 
 
 def _account(
-    ledger: CidLedger, exp: Expected, docs: list[dict[str, Any]], parked: list[dict[str, Any]], repair: RepairSink | None, cid: int
+    ledger: CidLedger,
+    exp: Expected,
+    docs: list[dict[str, Any]],
+    parked: list[dict[str, Any]],
+    repair: RepairSink | None,
+    cid: int,
 ) -> tuple[str, list[str]]:
     """Books one in-scope note; returns (outcome, problem kinds) for the sample."""
     note_id = exp.note.id

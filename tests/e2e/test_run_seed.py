@@ -30,4 +30,7 @@ def test_full_run_on_a_small_seed_matches_its_expectations(isolated_settings, tm
     assert code == 0, err
     db = pymongo.MongoClient(isolated_settings.cdp_mongodb_uri)[isolated_settings.cdp_mongodb_db]
     total = expectations["totals"]
-    assert sum(db.contact_notes.count_documents({"cid": c}) for c in expected) == total["migrated"]
+    assert (
+        sum(db.contact_notes.count_documents({"cid": c, "source": "crm_migration"}) for c in expected)
+        == total["migrated"]
+    )

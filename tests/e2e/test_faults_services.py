@@ -40,27 +40,33 @@ class Pipeline:
     def landed(self) -> int:
         return self.db.contact_notes.count_documents({"cid": {"$in": list(CIDS)}})
 
-    def start_run(self, *args: str) -> subprocess.Popen:
-        """`run --json` through the logging proxy, one small batch at a time, so that the
-        run is still sending when a fault strikes."""
-        return start_cli(
-            self.settings,
-            self.cwd,
-            "run",
-            "--json",
-            "--batch-size",
-            "5",
-            "--concurrency",
-            "1",
-            *args,
-            MIGRATION_API_URL=self.proxy.url,
-        )
+    def accepted(self) -> int:
+        return sum(d.get("accepted", 0) for d in self.db.migration_batches.find({}, {"accepted": 1}))
+
+    @property
+    def in_scope(self) -> int:
+        return sum(e["in_scope"] for e in self.expected.values())
+
+    def start_api(self) -> None:
+        self.stack._spawn("api", "serve", "--host", "127.0.0.1", "--port", str(self.stack.port))
+
+    def stop_api(self) -> None:
+        api = self.stack.procs.pop("api")
+        api.send_signal(signal.SIGTERM)
+        assert api.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
+
+    def start_worker(self) -> None:
+        self.stack._spawn("worker1", "worker", "--threads", "2")
+
+    def start_run(self, *args: str, **env: str) -> subprocess.Popen:
+        return start_cli(self.settings, self.cwd, "run", "--json", *args, **env)
 
 
 @pytest.fixture
 def pipeline(fault_settings, tmp_path):
+    """The fixture CRM and CDP, and the API (no worker yet) on the private stack."""
     expected = load_fixture(fault_settings, cids=CIDS, per_cid=PER_CID)
-    stack = LocalStack(fault_settings, tmp_path / "stack", workers=1, worker_threads=2).start()
+    stack = LocalStack(fault_settings, tmp_path / "stack", workers=0).start()
     proxy = LoggingProxy(stack.settings.migration_api_url, delay_s=0.1)
     db = pymongo.MongoClient(fault_settings.cdp_mongodb_uri)[fault_settings.cdp_mongodb_db]
     try:
@@ -86,27 +92,33 @@ def assert_everything_accounted_for(p: Pipeline, run: tuple[int, dict | None, st
     assert BatchQueue(build_broker(p.settings)).failed_job_count() == 0  # no job left dead-lettered
 
 
-def _when_landing(p: Pipeline, proc: subprocess.Popen) -> None:
-    """Wait until the worker has landed some notes while `run` is still sending."""
-    wait_until(lambda: p.landed() > 0, 60, interval=0.05, what="first notes landed")
-    assert proc.poll() is None, "run finished before the fault: nothing would be tested"
-
-
 @pytest.mark.parametrize("service,down_s", [("postgres", 6), ("ferretdb", 5), ("redis", 5)])
 def test_a_service_restarting_mid_run_is_waited_for(pipeline, private_stack: PrivateStack, service, down_s):
-    """PostgreSQL (the store under FerretDB, and the CRM), FerretDB or Redis goes away for
-    a few seconds while batches are sent and ingested: requests and jobs are retried."""
-    proc = pipeline.start_run()
-    _when_landing(pipeline, proc)
-    away = private_stack.restart(service, down_s)
-    assert away >= down_s
+    """PostgreSQL (the store under FerretDB), FerretDB or Redis goes away for a few seconds
+    while the worker has a full queue to ingest and `run` waits for it to drain: the
+    worker's jobs and `run`'s requests are retried. (The worker is paused while `run` fills
+    the queue, and resumed once the service is down: it would otherwise be done first.)"""
+    pipeline.start_worker()
+    worker = pipeline.stack.procs["worker1"]
+    wait_until(lambda: "worker started" in pipeline.stack.log_tail("worker1", 50), 60, what="worker ready")
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        proc = pipeline.start_run("--batch-size", "5")
+        wait_until(lambda: pipeline.accepted() >= pipeline.in_scope, 90, what="every batch accepted")
+        private_stack.services("stop", service)
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    time.sleep(down_s)
+    private_stack.up()
     assert_everything_accounted_for(pipeline, finish(proc, 240))
     if service != "redis":  # the worker's jobs failed during the outage and were retried
         assert "Retrying message" in pipeline.stack.log_tail("worker1", 10_000)
 
 
 def test_the_crm_connection_dropping_mid_run_resumes_where_it_was(pipeline, private_stack: PrivateStack):
-    proc = pipeline.start_run()
+    pipeline.start_worker()
+    # through the slow proxy, one small batch at a time: run is still reading pages when it drops
+    proc = pipeline.start_run("--batch-size", "5", "--concurrency", "1", MIGRATION_API_URL=pipeline.proxy.url)
     crm_db = pipeline.settings.crm_database_url.rsplit("/", 1)[1]
     dropped = 0
     for posts in (2, 8, 14):  # drop it three times while run reads pages and sends them
@@ -127,32 +139,19 @@ def test_the_crm_connection_dropping_mid_run_resumes_where_it_was(pipeline, priv
     assert len(posted) == len(set(posted))  # resumed where it was: no batch sent twice
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
-
-
 def test_the_api_down_at_start_and_restarting_while_run_waits_for_the_drain(pipeline):
     """The API is not there yet when `run` starts, then goes away for longer than the old
     retry bound (about 17 s) while `run` waits for the queue to drain, and comes back on
     the same address each time."""
-    stack = pipeline.stack
-    _stop(stack.procs.pop("worker1"))  # nothing drains until the API is back
-    _stop(stack.procs.pop("api"))
-    proc = start_cli(pipeline.settings, pipeline.cwd, "run", "--json", "--batch-size", "20")
+    pipeline.stop_api()
+    proc = pipeline.start_run("--batch-size", "20")
     time.sleep(8)
     assert proc.poll() is None, f"run gave up on an API not up yet: {finish(proc, 5)[2][-2000:]}"
-    stack._spawn("api", "serve", "--host", "127.0.0.1", "--port", str(stack.port))
-    in_scope = sum(e["in_scope"] for e in pipeline.expected.values())
-    ledger = pipeline.db.migration_batches
-    wait_until(
-        lambda: sum(d.get("accepted", 0) for d in ledger.find({}, {"accepted": 1})) >= in_scope,
-        90,
-        what="every batch accepted",
-    )
-    _stop(stack.procs.pop("api"))
+    pipeline.start_api()
+    wait_until(lambda: pipeline.accepted() >= pipeline.in_scope, 90, what="every batch accepted")
+    pipeline.stop_api()  # no worker yet: run is waiting for the drain
     time.sleep(20)
     assert proc.poll() is None, f"run gave up while the API was away: {finish(proc, 5)[2][-2000:]}"
-    stack._spawn("api", "serve", "--host", "127.0.0.1", "--port", str(stack.port))
-    stack._spawn("worker1", "worker", "--threads", "2")
+    pipeline.start_api()
+    pipeline.start_worker()
     assert_everything_accounted_for(pipeline, finish(proc, 180))

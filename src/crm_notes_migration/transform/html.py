@@ -369,4 +369,3 @@ def visible_text(html: str) -> str:
     for node in tree.css(CODE_SELECTOR):
         node.decompose()
     return _WHITESPACE.sub(" ", tree.text(deep=True)).strip()
-

@@ -253,3 +253,43 @@ def test_misnested_headings_reach_a_fixed_point():
     once = sanitize_html('<h1><a href="https://x">a<h6>b</a>c</h6>d</h1>')
     assert sanitize_html(once) == once
     assert visible_text(once) == "abcd"
+
+
+# --- issue 18: idempotence where the first pass has work to do --------------------------
+
+_DROPPED = st.sampled_from(
+    [' class="x"', ' id="a"', ' onclick="alert(1)"', ' style="position: fixed"', ' target="_top"', ' data-x="1"',
+     ' class="mention"', ' data-mention=""', ' data-user-id="650000000000000000000099"', ' href="x"',
+     ' src="//e.com/i.png"', ' rel="opener"']
+)  # fmt: skip
+_KEPT = st.sampled_from(
+    [' href="https://e.com/a"', ' title="t"', ' class="ql-size-large"', ' style="color: red"', ' target="_blank"',
+     ' src="https://e.com/i.png"', ' alt="pic"', ' width="10"']
+)  # fmt: skip
+_SPACES = st.sampled_from(["", " ", "&#32;", "\t", "\n", "&#9;", " \n\t", "&#10;"])
+_MENTION_HREF = _SPACES.map(lambda s: f' href="{s}mention://user/650000000000000000000099"')
+_ATTRIBUTES = st.lists(st.one_of(_DROPPED, _KEPT, _MENTION_HREF), max_size=5).map(
+    lambda attrs: "".join(dict.fromkeys(attrs))
+)
+_REMOVED_BLOCKS = ["center", "details", "summary", "form", "fieldset", "section", "label", "button", "select"]
+
+
+def _nested(depth: int) -> st.SearchStrategy[str]:
+    leaf = st.one_of(
+        st.sampled_from(["x", " y ", "<br>", "&amp;", '<input type="checkbox" checked>', '<input type="checkbox">']),
+        _ATTRIBUTES.map(lambda a: f"<a{a}>link</a>"),
+        _ATTRIBUTES.map(lambda a: f"<img{a}>"),
+        st.just('<iframe class="ql-video" src="https://v.example/e"></iframe>'),
+    )
+    if depth == 0:
+        return leaf
+    tags = st.sampled_from([*_REMOVED_BLOCKS, "p", "div", "li", "td"])
+    block = st.tuples(tags, st.lists(_nested(depth - 1), max_size=3))
+    return st.one_of(leaf, block.map(lambda t: f"<{t[0]}>{''.join(t[1])}</{t[0]}>"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_nested(3), max_size=4).map("".join))
+def test_anchors_images_mentions_and_removed_blocks_twice_equal_once(html):
+    once = sanitize_html(html)
+    assert sanitize_html(once) == once

@@ -28,6 +28,9 @@ CODE_TAGS = frozenset(
     }
 )  # fmt: skip
 
+#: A CSS selector of `CODE_TAGS`.
+CODE_SELECTOR = ",".join(sorted(CODE_TAGS))
+
 #: Elements kept (others are unwrapped: their text stays, the tag goes).
 ALLOWED_TAGS = frozenset(
     {
@@ -363,9 +366,6 @@ def visible_text(html: str) -> str:
     tree = LexborHTMLParser(drop_control_chars(html), is_fragment=True)
     if tree.root is None:
         return ""
-    for node in tree.css(_CODE_SELECTOR):
+    for node in tree.css(CODE_SELECTOR):
         node.decompose()
     return _WHITESPACE.sub(" ", tree.text(deep=True)).strip()
-
-
-_CODE_SELECTOR = ",".join(sorted(CODE_TAGS))

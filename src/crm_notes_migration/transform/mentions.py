@@ -23,7 +23,7 @@ from typing import Any
 from bson import ObjectId
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from .html import browser_url, mention_user_hex
+from .html import CODE_SELECTOR, browser_url, mention_user_hex
 from .identity import normalise_email
 from .types import CdpUser, Resolution
 
@@ -47,6 +47,9 @@ def legacy_mention_user_ids(html: str | None) -> list[int]:
 
 
 def _shown_name(node: LexborNode) -> str:
+    """The name the reader sees: the node's text outside code elements, without the `@`."""
+    for code in node.css(CODE_SELECTOR):
+        code.decompose()
     text = (node.text(deep=True) or "").strip()
     if text.startswith("@"):
         text = text[1:].strip()

@@ -8,6 +8,7 @@ The comparison does the same job with bleach (+ BeautifulSoup for mentions and f
 code elements with their content); everything else of `transform_note` is shared.
 Last line: `transform notes_per_s_core=<n> p99_us=<n> vs_bleach=<ratio>`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,15 @@ from zoneinfo import ZoneInfo
 
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.transform import (
-    CdpUser, LegacyAttachment, LegacyNote, LegacyUser, Resolution, TransformOptions,
-    legacy_note_to_contract, normalise_email, transform_note,
+    CdpUser,
+    LegacyAttachment,
+    LegacyNote,
+    LegacyUser,
+    Resolution,
+    TransformOptions,
+    legacy_note_to_contract,
+    normalise_email,
+    transform_note,
 )
 from crm_notes_migration.transform import note as note_module
 
@@ -92,8 +100,7 @@ def summary(name: str, times: list[float]) -> tuple[float, float, float]:
     p50 = statistics.median(ordered)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
     rate = len(times) / (sum(times) / 1e6)
-    print(f"{name:<28} p50={p50:9.1f} us  p99={p99:10.1f} us  max={ordered[-1]:11.1f} us  "
-          f"notes/s/core={rate:9.0f}")
+    print(f"{name:<28} p50={p50:9.1f} us  p99={p99:10.1f} us  max={ordered[-1]:11.1f} us  notes/s/core={rate:9.0f}")
     return p50, p99, rate
 
 
@@ -108,10 +115,12 @@ def main() -> None:
     cases = seed_mix(args.notes, args.cids, args.seed)
     sizes = sorted(len((n.content_html or "").encode()) for _, n, _ in cases)
     print(f"cpu_count={os.cpu_count()} (one process, one thread: figures are per core)")
-    print(f"mix: seed generator, {len(cases)} in-scope notes of {args.notes} (cids={args.cids}, "
-          f"seed={args.seed}); content bytes p50={sizes[len(sizes) // 2]} p90={sizes[int(.9 * len(sizes))]} "
-          f"p99={sizes[int(.99 * len(sizes))]} max={sizes[-1]}; "
-          f"with mentions={sum('mention' in (n.content_html or '') for _, n, _ in cases)}")
+    print(
+        f"mix: seed generator, {len(cases)} in-scope notes of {args.notes} (cids={args.cids}, "
+        f"seed={args.seed}); content bytes p50={sizes[len(sizes) // 2]} p90={sizes[int(0.9 * len(sizes))]} "
+        f"p99={sizes[int(0.99 * len(sizes))]} max={sizes[-1]}; "
+        f"with mentions={sum('mention' in (n.content_html or '') for _, n, _ in cases)}"
+    )
     options = TransformOptions()
     run(cases[:200], options)  # warm-up
     if args.profile:
@@ -125,8 +134,10 @@ def main() -> None:
     wall = time.perf_counter() - wall_start
     with content_step(bleach_transform_content):
         baseline = run(cases, options)
-    print(f"(per-note figures are thread CPU time; the core's pass took {wall:.2f} s wall clock "
-          f"= {len(cases) / wall:.0f} notes/s on this shared machine)")
+    print(
+        f"(per-note figures are thread CPU time; the core's pass took {wall:.2f} s wall clock "
+        f"= {len(cases) / wall:.0f} notes/s on this shared machine)"
+    )
     _, p99, rate = summary("transform (nh3 + selectolax)", core)
     _, _, bleach_rate = summary("bleach + BeautifulSoup", baseline)
     small = [i for i, (_, n, _) in enumerate(cases) if len((n.content_html or "").encode()) <= 65536]

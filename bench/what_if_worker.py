@@ -12,6 +12,7 @@ MODE:
   sanitiser's allowlists and no Python attribute callback (the cheapest nh3
   configuration): what any transform that sanitises with nh3 cannot avoid.
 """
+
 from __future__ import annotations
 
 import pickle

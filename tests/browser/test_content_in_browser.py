@@ -24,8 +24,7 @@ from bson import ObjectId
 from crm_notes_migration.contract import NoteV1
 from crm_notes_migration.transform import CdpUser, Resolution
 from crm_notes_migration.transform.note import transform_content
-
-from ..unit.test_transform_xss import VECTORS
+from tests.unit.test_transform_xss import VECTORS
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]

@@ -55,19 +55,30 @@ def test_misnested_headings_in_a_link_settle():
 # --- source_sha256 ----------------------------------------------------------------------
 
 AWKWARD = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
-USER = st.fixed_dictionaries({"crm_user_id": st.integers(1, 2**63 - 1), "email": st.none() | AWKWARD,
-                              "name": st.none() | AWKWARD})
-ATTACHMENT = st.fixed_dictionaries({
-    "legacy_attachment_id": st.integers(1, 2**63 - 1), "file_name": AWKWARD, "file_url": AWKWARD,
-    "content_type": st.none() | AWKWARD, "file_size": st.none() | st.integers(0, 2**63 - 1),
-})
-NOTE = st.fixed_dictionaries({
-    "legacy_crm_note_id": st.integers(1, 2**63 - 1), "crm_person_id": st.integers(1, 2**63 - 1),
-    "content_html": st.none() | AWKWARD, "author": st.none() | USER,
-    "mentioned_users": st.lists(USER, max_size=2), "attachments": st.lists(ATTACHMENT, max_size=2),
-    "created_at": st.sampled_from(["2021-03-04T05:06:07.123456+07:00", "1999-12-31T23:59:59Z"]),
-    "updated_at": st.none() | st.just("2021-03-05T00:00:00.5+00:00"),
-})
+USER = st.fixed_dictionaries(
+    {"crm_user_id": st.integers(1, 2**63 - 1), "email": st.none() | AWKWARD, "name": st.none() | AWKWARD}
+)
+ATTACHMENT = st.fixed_dictionaries(
+    {
+        "legacy_attachment_id": st.integers(1, 2**63 - 1),
+        "file_name": AWKWARD,
+        "file_url": AWKWARD,
+        "content_type": st.none() | AWKWARD,
+        "file_size": st.none() | st.integers(0, 2**63 - 1),
+    }
+)
+NOTE = st.fixed_dictionaries(
+    {
+        "legacy_crm_note_id": st.integers(1, 2**63 - 1),
+        "crm_person_id": st.integers(1, 2**63 - 1),
+        "content_html": st.none() | AWKWARD,
+        "author": st.none() | USER,
+        "mentioned_users": st.lists(USER, max_size=2),
+        "attachments": st.lists(ATTACHMENT, max_size=2),
+        "created_at": st.sampled_from(["2021-03-04T05:06:07.123456+07:00", "1999-12-31T23:59:59Z"]),
+        "updated_at": st.none() | st.just("2021-03-05T00:00:00.5+00:00"),
+    }
+)
 
 
 def reference_source_sha256(cid: int, note: NoteV1) -> str:

@@ -2,6 +2,7 @@
 `note_object_id`, `validate_note` and the times of `transform_note`, equal to their
 definitions spelled out here, on the seed generator's notes and generated inputs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -79,15 +80,20 @@ def test_validate_note_equals_model_validate_on_seed_and_broken_notes():
 
 OFFSETS = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 TIMES = st.tuples(st.datetimes(datetime(1971, 1, 1), datetime(2100, 1, 1)), OFFSETS).map(
-    lambda t: t[0].replace(tzinfo=t[1]))
+    lambda t: t[0].replace(tzinfo=t[1])
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(TIMES, st.none() | TIMES)
 def test_transform_note_times_follow_their_definitions(created, updated):
     cid, contract = SEED[0]
-    raw = {**contract, "content_html": "<p>x</p>", "created_at": created.isoformat(),
-           "updated_at": updated and updated.isoformat()}
+    raw = {
+        **contract,
+        "content_html": "<p>x</p>",
+        "created_at": created.isoformat(),
+        "updated_at": updated and updated.isoformat(),
+    }
     note = NoteV1.model_validate(raw)
     result = transform_note(cid, note, Resolution((ObjectId(),)), TransformOptions())
     doc = result.document

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from bson import Int64
 
-from ..contract import AttachmentV1
+from crm_notes_migration.contract import AttachmentV1
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 #: Anomaly prefix: `attachment_dropped:<legacy_attachment_id>`.

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from bson import ObjectId
 
-from ..contract import NoteV1
+from crm_notes_migration.contract import NoteV1
 
 #: Namespace of the deterministic `_id`; changing it would change every `_id`.
 NOTE_ID_NAMESPACE = b"crm_notes_migration/contact_notes/v1"

@@ -6,7 +6,8 @@ from typing import Any
 
 from bson import Int64
 
-from ..contract import CONTRACT_VERSION, NoteV1
+from crm_notes_migration.contract import CONTRACT_VERSION, NoteV1
+
 from .attachments import transform_attachments
 from .html import sanitize_html
 from .identity import content_sha256, normalise_email, note_object_id, source_sha256_of_utc

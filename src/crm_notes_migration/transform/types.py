@@ -8,7 +8,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from ..config import DEFAULT_MAX_NOTE_HTML_BYTES
+from crm_notes_migration.config import DEFAULT_MAX_NOTE_HTML_BYTES
 
 #: Bumped whenever a rule of the core changes what it writes.
 TRANSFORM_VERSION = 2

@@ -60,8 +60,9 @@ def test_dropped_attachment_times_and_author_are_pointed_out(page):
     card = page.locator("#sample-1001-5")
     card.scroll_into_view_if_needed()
     dropped = card.locator("li.dropped")
-    assert dropped.count() == 1 and "quarterly-report.xlsx" in dropped.inner_text()
-    assert "dropped attachment: quarterly-report.xlsx" in card.locator("ul.flags").inner_text()
+    # text_content: the DOM's text whether or not the card is painted yet (content-visibility)
+    assert dropped.count() == 1 and "quarterly-report.xlsx" in (dropped.text_content() or "")
+    assert "dropped attachment: quarterly-report.xlsx" in (card.locator("ul.flags").text_content() or "")
     times = card.locator("table.times")
     head = times.locator("tr").first.inner_text()
     assert "wall clock in CRM_TIMEZONE (Asia/Jakarta)" in head and "UTC" in head

@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from crm_notes_migration.transform.mentions import inside_any
 from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import FAIL, OK, WARN, CidLedger, totals
 from crm_notes_migration.usecases.reconcile.sample import (
@@ -341,15 +342,6 @@ def _shown_name(node: LexborNode) -> str:
     return text or (node.attributes.get("data-value") or "").strip()
 
 
-def _inside(node: LexborNode, done: set[int]) -> bool:
-    parent = node.parent
-    while parent is not None:
-        if parent.mem_id in done:
-            return True
-        parent = parent.parent
-    return False
-
-
 def mark_legacy(html: str, sanitize: Callable[[str], str]) -> tuple[str, list[LegacyMention]]:
     """The legacy note sanitised for display with its mentions marked (`span.qa-mention`,
     which the sanitiser would strip, put back afterwards), and its mentions in order."""
@@ -359,7 +351,7 @@ def mark_legacy(html: str, sanitize: Callable[[str], str]) -> tuple[str, list[Le
     mentions: list[LegacyMention] = []
     done: set[int] = set()
     for node in tree.css(_MENTION_SELECTOR):
-        if _inside(node, done):
+        if inside_any(node, done):
             continue
         done.add(node.mem_id)
         attrs = node.attributes

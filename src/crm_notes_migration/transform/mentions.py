@@ -94,7 +94,8 @@ def _is_mention(node: LexborNode) -> bool:
     return browser_url(attrs.get("href") or "")[:8].lower() == "mention:"
 
 
-def _inside(node: LexborNode, done: set[int]) -> bool:
+def inside_any(node: LexborNode, done: set[int]) -> bool:
+    """Whether an ancestor of `node` is one of the nodes whose `mem_id` is in `done`."""
     parent = node.parent
     while parent is not None:
         if parent.mem_id in done:
@@ -123,7 +124,7 @@ def normalise_mentions(
     done: set[int] = set()
     unresolved = 0
     for node in nodes:
-        if _inside(node, done) or not _is_mention(node):
+        if inside_any(node, done) or not _is_mention(node):
             continue
         done.add(node.mem_id)
         name = _shown_name(node)

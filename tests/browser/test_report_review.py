@@ -9,6 +9,7 @@ import csv
 import io
 
 import pytest
+from playwright.sync_api import expect
 
 from crm_notes_migration.report.report import FRAME_MAX_HEIGHT_PX
 
@@ -64,8 +65,9 @@ def test_dropped_attachment_times_and_author_are_pointed_out(page):
     assert dropped.count() == 1 and "quarterly-report.xlsx" in (dropped.text_content() or "")
     assert "dropped attachment: quarterly-report.xlsx" in (card.locator("ul.flags").text_content() or "")
     times = card.locator("table.times")
-    head = times.locator("tr").first.inner_text()
-    assert "wall clock in CRM_TIMEZONE (Asia/Jakarta)" in head and "UTC" in head
+    # inner_text is empty until the card is painted (content-visibility): wait for it.
+    expect(times.locator("tr").first).to_contain_text("wall clock in CRM_TIMEZONE (Asia/Jakarta)", use_inner_text=True)
+    assert "UTC" in times.locator("tr").first.inner_text()
     assert "+00:00" not in times.inner_text() and " UTC UTC" not in times.inner_text()
     assert "updated_before_created" in times.locator("tr[data-time='lc']").inner_text()
     assert "flagged" in times.locator("tr[data-time='lu']").get_attribute("class")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
 
 from crm_notes_migration.transform import sanitize_html, visible_text
+from crm_notes_migration.transform.html import _DOM_START_TAG, _DOM_TAGS, _TASK_LIST
 
 QUILL_NOTE = (
     '<h2 class="ql-align-center">Call notes</h2>'
@@ -293,3 +295,21 @@ def _nested(depth: int) -> st.SearchStrategy[str]:
 def test_anchors_images_mentions_and_removed_blocks_twice_equal_once(html):
     once = sanitize_html(html)
     assert sanitize_html(once) == once
+
+
+# --- the cheap tests that spare most notes the DOM pass never skip one it would change ---
+
+_CASED = st.sampled_from(sorted({*_DOM_TAGS, "ul", "p", "img", "u", "di"})).flatmap(
+    lambda name: st.sampled_from([name, name.upper(), name.capitalize()])
+)
+_AFTER_NAME = st.sampled_from([">", " >", "/>", "\t>", "\n>", "x>", ' data-checked="true">', " DATA-Checked>"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_CASED, _AFTER_NAME).map(lambda t: f"<{t[0]}{t[1]}a"), max_size=4).map("".join))
+@example('<ul DATA-CHECKED="true"><li>a</li></ul>')
+@example("<Details>a</Details>")
+def test_the_dom_pass_is_skipped_only_where_it_has_nothing_to_do(html):
+    tree = LexborHTMLParser(html, is_fragment=True)
+    work = tree.css(",".join(sorted(_DOM_TAGS)) + ",ul[data-checked]")
+    assert not work or _DOM_START_TAG.search(html) or _TASK_LIST.search(html)

@@ -1,10 +1,12 @@
 """SPEC §5 content rules: the HTML allowlist, URLs, traces of what is removed, presentation.
 
-One pass is two steps. `_prepare` does, in the DOM (selectolax/lexbor), what an allowlist
-cannot: media with a web source become a link to it (`[video] https://…`), removed blocks
-become `div`s so their words stay apart, task-list checkboxes become `☑ `/`☐ `, and an
-image without a usable source becomes its `alt` text. Then nh3 (ammonia on html5ever)
-keeps the allowlisted elements, attributes, URLs and CSS (`_attribute_filter`). Passes
+The first pass is three steps. `_prepare` does, in the DOM (selectolax/lexbor), what an
+allowlist cannot: media with a web source become a link to it (`[video] https://…`),
+removed blocks become `div`s so their words stay apart, and task-list checkboxes become
+`☑ `/`☐ `. Then nh3 (ammonia on html5ever) keeps the allowlisted elements, attributes,
+URLs and CSS (`_attribute_filter`). Last, `_finish` works on nh3's regular serialisation:
+an image left without a usable source becomes its `alt` text, and mentions take their
+canonical form. Later passes are nh3 and `_finish` only. Passes
 repeat until the output no longer changes (misnested markup can serialise to HTML that
 parses into another tree, and a dropped attribute can reorder the others), so sanitising
 twice equals sanitising once, byte for byte. Callers do their own DOM edits first and
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 from functools import cache, lru_cache
+from html import unescape
 from typing import Any
 
 import nh3
@@ -101,10 +104,16 @@ _WHITESPACE = re.compile(r"\s+")
 _FILTER_CACHE_SIZE = 4096
 
 
+#: What WHATWG URL parsing strips from both ends of a URL (C0 controls and space), and
+#: what it removes anywhere (tab, LF, CR).
+_URL_STRIPPED = "".join(map(chr, range(0x21)))
+
+
 def browser_url(value: str) -> str:
     """A URL attribute as a browser reads it: leading and trailing C0 controls and spaces
     stripped, tabs and newlines removed (WHATWG URL parsing)."""
-    return value.strip("".join(map(chr, range(0x21)))).replace("\t", "").replace("\n", "").replace("\r", "")
+    url = value.strip(_URL_STRIPPED)
+    return url.replace("\t", "").replace("\n", "").replace("\r", "")
 
 
 def mention_user_hex(href: str) -> str | None:
@@ -113,8 +122,8 @@ def mention_user_hex(href: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def _web_url(value: str, schemes: tuple[str, ...]) -> str | None:
-    url = browser_url(value)
+def _web_url(url: str, schemes: tuple[str, ...]) -> str | None:
+    """`url` (already read by `browser_url`) if its scheme is one of `schemes`."""
     if url[:7].lower().startswith(schemes) and not _CONTROL_CHARS.search(url):
         return url
     return None
@@ -122,10 +131,11 @@ def _web_url(value: str, schemes: tuple[str, ...]) -> str | None:
 
 def usable_href(value: str) -> str | None:
     """The href kept (absolute http, https, mailto, tel, or a canonical mention), else None."""
-    hex_id = mention_user_hex(value)
-    if hex_id is not None:
-        return f"mention://user/{hex_id}"
-    return _web_url(value, HREF_SCHEMES)
+    url = browser_url(value)
+    mention = _MENTION_URL.fullmatch(url)
+    if mention is not None:
+        return f"mention://user/{mention.group(1).lower()}"
+    return _web_url(url, HREF_SCHEMES)
 
 
 def usable_image_src(value: str) -> str | None:
@@ -133,7 +143,7 @@ def usable_image_src(value: str) -> str | None:
     url = browser_url(value)
     if _IMAGE_DATA_URL.match(url) and not _CONTROL_CHARS.search(url):
         return url
-    return _web_url(value, IMAGE_SCHEMES)
+    return _web_url(url, IMAGE_SCHEMES)
 
 
 @lru_cache(maxsize=_FILTER_CACHE_SIZE)
@@ -205,9 +215,28 @@ BLOCK_TAGS = frozenset(
 )  # fmt: skip
 CHECKED_BOX = "☑ "
 UNCHECKED_BOX = "☐ "
-#: The elements `_prepare` works on; the parser makes `<image>` an `img`.
-_DOM_TAGS = frozenset({*MEDIA_KINDS, *BLOCK_TAGS, "img", "image", "input"})
+#: The elements `_prepare` works on.
+_DOM_TAGS = frozenset({*MEDIA_KINDS, *BLOCK_TAGS, "input"})
 _START_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
+
+
+def _trie(words: list[str]) -> str:
+    """A regular expression matching any of `words`, as a trie: `re` tries each branch of a
+    flat alternation at every position, which is several times slower on long text."""
+    branches = []
+    for first in sorted({word[0] for word in words}):
+        rests = [word[1:] for word in words if word[0] == first]
+        tails = [rest for rest in rests if rest]
+        optional = "?" if len(tails) < len(rests) else ""
+        branches.append(f"{re.escape(first)}(?:{_trie(tails)}){optional}" if tails else re.escape(first))
+    return "|".join(branches)
+
+
+#: A start tag `_START_TAG_NAME` would read as one of `_DOM_TAGS`, or what a task list's
+#: `data-checked` needs: without either, `_prepare` has nothing to do (cheap tests that
+#: spare most notes a parse; `re` scans fast for a leading literal).
+_DOM_START_TAG = re.compile(rf"<(?i:{_trie(sorted(_DOM_TAGS))})(?=[\s/>]|$)")
+_TASK_LIST = re.compile(r"-(?i:checked)")
 
 
 def _media_source(node: LexborNode) -> str | None:
@@ -216,7 +245,7 @@ def _media_source(node: LexborNode) -> str | None:
     if node.tag in ("video", "audio"):
         candidates += [source.attributes.get("src") for source in node.css("source")]
     for candidate in candidates:
-        url = _web_url(candidate, IMAGE_SCHEMES) if candidate else None
+        url = _web_url(browser_url(candidate), IMAGE_SCHEMES) if candidate else None
         if url is not None:
             return url
     return None
@@ -238,24 +267,21 @@ def _replace_with_children(tree: LexborHTMLParser, node: LexborNode, tag: str) -
 def _prepare(source: str) -> str:
     """The DOM rules of one pass (see the module docstring); `source` itself when none applies."""
     # An element exists only where its start tag is spelled: parse only when one may need work.
-    names = {name.lower() for name in _START_TAG_NAME.findall(source)}
+    task_list = _TASK_LIST.search(source) is not None
+    if not task_list and _DOM_START_TAG.search(source) is None:
+        return source
+    names = {name.lower() for name in set(_START_TAG_NAME.findall(source))}
     selectors = names & _DOM_TAGS
-    if "image" in selectors:
-        selectors.add("img")
-    if "ul" in names and "data-checked" in source.lower():
+    if task_list and "ul" in names:
         selectors.add("ul[data-checked]")
     if not selectors:
         return source
     tree = LexborHTMLParser(source, is_fragment=True)
-    nodes = tree.css(",".join(sorted(selectors - {"image"})))
+    nodes = tree.css(",".join(sorted(selectors)))
     changed = False
     for node in reversed(nodes):  # innermost first, so a replaced element's content is final
         tag = node.tag or ""
-        if tag == "img":
-            if usable_image_src(node.attributes.get("src") or "") is None:
-                node.replace_with((node.attributes.get("alt") or "").strip())
-                changed = True
-        elif tag == "input":
+        if tag == "input":
             kind = (node.attributes.get("type") or "").strip().lower()
             mark = (CHECKED_BOX if "checked" in node.attributes else UNCHECKED_BOX) if kind == "checkbox" else ""
             node.replace_with(mark)
@@ -290,7 +316,24 @@ def _prepend_text(node: LexborNode, text: str) -> None:
         first.insert_before(text)
 
 
-# --- the canonical mention, and no fake one ----------------------------------------------
+# --- on nh3's serialisation: images without a source, the canonical mention, no fake one --
+
+#: Any image start tag in html5ever's serialisation (attributes double-quoted, `<` and `>`
+#: escaped in values, so `<` starts a tag).
+_IMAGE_TAG = re.compile(r'<img((?: [^\s"\'>/=]+="[^"]*")*)>')
+_ALT = re.compile(r' alt="([^"]*)"')
+
+
+def _image_or_alt(match: re.Match[str]) -> str:
+    """An image whose source the filter dropped becomes its `alt` text, escaped as
+    html5ever escapes text."""
+    attributes = match.group(1)
+    if ' src="' in attributes:
+        return match.group(0)
+    alt = _ALT.search(attributes)
+    text = unescape(alt.group(1)).strip() if alt else ""
+    return text.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace("<", "&lt;").replace(">", "&gt;")
+
 
 #: nh3's output for a mention: its href and the link rel, in either order (a dropped
 #: attribute before them swaps them); the canonical form (SPEC §5) carries no rel.
@@ -313,9 +356,12 @@ def _mention_anchor(match: re.Match[str]) -> str:
 
 
 def _finish(cleaned: str) -> str:
-    """nh3's output with mentions in the canonical form: an anchor whose only attribute is a
-    mention href becomes the canonical anchor, and any other anchor loses a mention href, so
-    no anchor but a canonical mention looks like one."""
+    """nh3's output with images that lost their source replaced by their `alt` text, and
+    mentions in the canonical form: an anchor whose only attribute is a mention href
+    becomes the canonical anchor, and any other anchor loses a mention href, so no anchor
+    but a canonical mention looks like one."""
+    if "<img" in cleaned:
+        cleaned = _IMAGE_TAG.sub(_image_or_alt, cleaned)
     return _ANCHOR_TAG.sub(_mention_anchor, cleaned) if 'href="mention:' in cleaned else cleaned
 
 
@@ -344,14 +390,15 @@ def sanitize_html(html: str | None) -> str:
         return ""
     clean = _cleaner().clean
     source = drop_control_chars(html)
-    cleaned = source
-    for _ in range(_MAX_PASSES):
-        cleaned = _finish(clean(_prepare(source)))
+    cleaned = _finish(clean(_prepare(source)))
+    for _ in range(_MAX_PASSES - 1):
         if cleaned == source:
             break
         # Numeric references (`java&#1;script:`) decode to control characters: dropped
-        # before every pass.
+        # before every pass. nh3's output holds only allowlisted elements, so `_prepare`
+        # has nothing left to do after the first pass.
         source = drop_control_chars(cleaned)
+        cleaned = _finish(clean(source))
     return cleaned
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from html import unescape
 from typing import Any
 
 from bson import ObjectId
@@ -104,6 +105,23 @@ def inside_any(node: LexborNode, done: set[int]) -> bool:
     return False
 
 
+def may_hold_mention(html: str) -> bool:
+    """False only when `html` cannot hold a mention: each form needs the word "mention"
+    (a class, a `data-mention` attribute or a `mention:` href), in any ASCII case, in the
+    markup as written or with its character references decoded, tabs and newlines
+    ignored (a URL parser removes them). Only numeric references and `&Tab;`/`&NewLine;`
+    decode to a letter of "mention", a tab or a newline."""
+    # bytes.lower changes ASCII letters only and is far cheaper than str.lower.
+    lowered = html.encode("utf-8", "surrogatepass").lower()
+    if b"mention" in lowered:
+        return True
+    if b"&#" in lowered or b"&tab;" in lowered or b"&newline;" in lowered:
+        lowered = unescape(html).encode("utf-8", "surrogatepass").lower()
+    elif b"\t" not in lowered and b"\n" not in lowered and b"\r" not in lowered:
+        return False
+    return b"mention" in lowered.replace(b"\t", b"").replace(b"\n", b"").replace(b"\r", b"")
+
+
 def normalise_mentions(
     html: str, crm_emails: Mapping[int, str | None], resolution: Resolution
 ) -> tuple[str, list[dict[str, Any]], int]:
@@ -114,7 +132,7 @@ def normalise_mentions(
     CDP user name}` in document order without duplicates. The output is not sanitised yet.
     Idempotent on its own output (canonical anchors are resolved through `users_by_id`).
     """
-    if not html:
+    if not html or not may_hold_mention(html):
         return html, [], 0
     tree = LexborHTMLParser(html, is_fragment=True)
     nodes = tree.css(_SELECTOR)

@@ -28,3 +28,23 @@ def test_the_bleach_step_runs_under_the_swap():
     with content_step(bleach_transform_content):
         doc = transform_note(1, note, RESOLVED, TransformOptions()).document
     assert doc["content"] == bleach_transform_content(note.content_html, note, RESOLVED)[0]
+
+
+def test_compare_exports_each_revision_as_its_own_package(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from bench.transform_compare import export, rates
+
+    export(".", tmp_path, "tree_now")
+    export("HEAD", tmp_path, "tree_head")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    now = importlib.import_module("tree_now.transform")
+    head = importlib.import_module("tree_head.transform")
+    assert now.__file__.startswith(str(tmp_path / "tree_now"))
+    assert head.__file__.startswith(str(tmp_path / "tree_head"))
+    note = NoteV1.model_validate(raw_note(content_html="<p>a<script>x</script></p>"))
+    found = rates([now, head], [(1, note, RESOLVED)] * 3)
+    assert len(found) == 2 and all(rate > 0 for rate in found)
+    for name in [n for n in sys.modules if n.startswith(("tree_now", "tree_head"))]:
+        del sys.modules[name]

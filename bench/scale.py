@@ -61,7 +61,8 @@ class Rung:
 
     def per_note_s(self) -> float:
         """Seconds per in-scope note of `run` plus `reconcile --report`."""
-        return (self.phases["run"] + self.phases["reconcile"] + self.phases["report"]) / max(self.in_scope, 1)
+        spent = sum(self.phases.get(phase, 0.0) for phase in ("run", "reconcile", "report"))
+        return spent / max(self.in_scope, 1)
 
 
 def _settings(base: Settings, suffix: str) -> Settings:
@@ -83,9 +84,12 @@ def _drop(base: Settings, settings: Settings) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _reconcile(stack: LocalStack, sampler: RssSampler, workdir: Path, report: Path) -> tuple[int, float, float]:
+def _reconcile(
+    stack: LocalStack, sampler: RssSampler, workdir: Path, report: Path, timeout_s: float
+) -> tuple[int, float, float]:
     """`reconcile --report` as a subprocess; (exit code, seconds until its last cid line,
-    seconds from there until it exited)."""
+    seconds from there until it exited). Past `timeout_s` it is stopped (exit code -9) and
+    the figures say how far it got, so that the rung's other figures still print."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         cli_command("reconcile", "--report", str(report)),
@@ -105,13 +109,24 @@ def _reconcile(stack: LocalStack, sampler: RssSampler, workdir: Path, report: Pa
                 last_cid[0] = time.perf_counter()
             tail[:] = [*tail[-19:], line]
 
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    out = proc.stdout.read()
-    proc.wait()
+    out: list[str] = []
+    readers = [
+        threading.Thread(target=read_stderr, daemon=True),
+        threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        print(f"  reconcile stopped after {timeout_s:.0f}s (--reconcile-timeout)", flush=True)
     ended = time.perf_counter()
-    reader.join()
-    print(f"  reconcile: {out.strip().splitlines()[0] if out.strip() else '(no summary)'}", flush=True)
+    for reader in readers:
+        reader.join()
+    summary = "".join(out).strip()
+    print(f"  reconcile: {summary.splitlines()[0] if summary else '(no summary)'}", flush=True)
     if proc.returncode != 0:
         print(f"  reconcile exited {proc.returncode}:\n{''.join(tail)}", flush=True)
     return proc.returncode, last_cid[0] - started, ended - last_cid[0]
@@ -145,7 +160,9 @@ def run_rung(base: Settings, rung: Rung, args: argparse.Namespace) -> Rung:
                 rung.phases["drained"], rung.phases["run"] = timing.drained_s, timing.run_s
                 print(f"  drained after {timing.drained_s:.1f}s, run exited after {timing.run_s:.1f}s", flush=True)
                 report = workdir / "qa.html"
-                code, rung.phases["reconcile"], rung.phases["report"] = _reconcile(stack, sampler, workdir, report)
+                code, rung.phases["reconcile"], rung.phases["report"] = _reconcile(
+                    stack, sampler, workdir, report, args.reconcile_timeout
+                )
                 rung.ok = rung.ok and code == 0
                 rung.report_bytes = report.stat().st_size if report.exists() else 0
         finally:
@@ -181,6 +198,9 @@ def main() -> None:
     parser.add_argument("--worker-threads", type=int, default=DEFAULT_THREADS)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--reconcile-timeout", type=float, default=WAIT_TIMEOUT_S, help="Seconds before reconcile is stopped."
+    )
     args = parser.parse_args()
 
     sizes = [n for n in LADDER if n < args.notes] if args.ladder else []

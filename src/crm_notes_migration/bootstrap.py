@@ -7,7 +7,9 @@ function imports its adapter when called, so a command pays only for what it use
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from crm_notes_migration.source.crm import CrmSource
     from crm_notes_migration.transform import TransformOptions
     from crm_notes_migration.usecases.ingest import Resolver
+
+log = logging.getLogger(__name__)
 
 
 def cdp_database(settings: Settings, **client_options: Any) -> Database[Any]:
@@ -103,11 +107,46 @@ def batch_handler(
     return make_batch_handler(note_store(db), BatchLedger(db), contact_resolver(db), transform_options(settings), queue)
 
 
+#: Longest pause between two attempts to reach a store that is away when a worker starts.
+STORE_WAIT_CAP_S = 30.0
+
+
+def store_when_reachable(
+    settings: Settings, stop: threading.Event | None = None, first_wait_s: float = 1.0
+) -> Database[Any] | None:
+    """`prepared_cdp_database`, waiting for a store that is away or restarting: attempts with
+    doubling pauses (up to STORE_WAIT_CAP_S), one log line each, for about JOB_RETRY_WAIT_S;
+    then, or on an error that is not an outage, the error is raised. None once `stop` is set."""
+    from crm_notes_migration.cdp.errors import is_transient
+    from crm_notes_migration.cdp.mongo import ensure_indexes
+
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + settings.job_retry_wait_s
+    wait_s = first_wait_s
+    while not stop.is_set():
+        db = cdp_database(settings)
+        try:
+            ensure_indexes(db)
+            return db
+        except Exception as exc:
+            db.client.close()
+            if not is_transient(exc) or time.monotonic() + wait_s > deadline:
+                raise
+            detail = str(exc).splitlines()[0].split(", Timeout:")[0][:200]
+            log.warning("the CDP store is unreachable (%s): retrying in %.0f s (CDP_MONGODB_URI)", detail, wait_s)
+        stop.wait(wait_s)
+        wait_s = min(wait_s * 2, STORE_WAIT_CAP_S)
+    return None
+
+
 def run_worker(settings: Settings, threads: int, stop: threading.Event | None = None) -> None:
-    """Consume batches until stopped (SIGTERM/SIGINT or `stop`)."""
+    """Consume batches until stopped (SIGTERM/SIGINT or `stop`); a store that is away at
+    start is waited for (`store_when_reachable`)."""
     from crm_notes_migration.queue.worker import consume
 
-    db = prepared_cdp_database(settings)
+    db = store_when_reachable(settings, stop)
+    if db is None:
+        return
     queue = batch_queue(settings)
     try:
         consume(

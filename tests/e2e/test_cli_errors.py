@@ -70,7 +70,8 @@ def test_an_unreachable_crm(isolated_settings, tmp_path, command):
 def test_an_unreachable_cdp_store(crm, command):
     settings, cwd = crm
     uri = DEAD_STORE.format(port=free_port())
-    result = cli(settings, cwd, *command, CDP_MONGODB_URI=uri)
+    # a worker waits about JOB_RETRY_WAIT_S for a store that is away when it starts
+    result = cli(settings, cwd, *command, CDP_MONGODB_URI=uri, JOB_RETRY_WAIT_S="1")
     assert_one_line(result, "CDP store is unreachable", f"CDP_MONGODB_URI={uri}")
 
 

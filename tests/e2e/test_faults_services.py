@@ -155,3 +155,21 @@ def test_the_api_down_at_start_and_restarting_while_run_waits_for_the_drain(pipe
     pipeline.start_api()
     pipeline.start_worker()
     assert_everything_accounted_for(pipeline, finish(proc, 180))
+
+
+def test_a_worker_started_while_the_store_is_down_waits_for_it(pipeline, private_stack: PrivateStack):
+    """The store is away when a worker starts: the worker says so, naming CDP_MONGODB_URI,
+    and keeps trying instead of exiting; once the store is back it ingests the run."""
+    private_stack.services("stop", "ferretdb")
+    try:
+        pipeline.start_worker()
+        wait_until(
+            lambda: "the CDP store is unreachable" in pipeline.stack.log_tail("worker1", 50), 90, what="a retry line"
+        )
+        assert pipeline.stack.procs["worker1"].poll() is None, pipeline.stack.log_tail("worker1", 40)
+        assert "CDP_MONGODB_URI" in pipeline.stack.log_tail("worker1", 50)
+    finally:
+        private_stack.up()
+    result = finish(pipeline.start_run("--batch-size", "20"), 240)
+    assert_everything_accounted_for(pipeline, result)
+    assert "Traceback" not in pipeline.stack.log_tail("worker1", 10_000)

@@ -129,6 +129,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     cls=LazyGroup,
+    rich_markup_mode="markdown",  # a docstring's paragraphs are rewrapped, not cut at its line ends
 )
 LazyGroup.pretty_exceptions_short = app.pretty_exceptions_short
 

@@ -45,3 +45,8 @@ def test_rollback_wants_either_cids_or_all(args):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "give --cid ID (repeatable) or --all" in result.output
+
+
+def test_help_rewraps_a_docstring_paragraph_instead_of_keeping_its_line_ends():
+    result = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert "after a completed run, the next run scans everything again" in result.output

@@ -24,6 +24,7 @@ def _eager_app() -> typer.Typer:
         help="Migrate legacy CRM contact notes into the CDP's contact_notes, safely and repeatably.",
         no_args_is_help=True,
         add_completion=False,
+        rich_markup_mode="markdown",
     )
     app.callback()(cli.main_options)
     for name, (module, attr) in cli.COMMANDS.items():

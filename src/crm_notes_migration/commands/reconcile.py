@@ -102,9 +102,9 @@ def reconcile(
     """Source against CDP per cid; exit 0 only when every in-scope note is accounted for.
 
     Works straight from the stores (CRM PostgreSQL, CDP MongoDB); when MIGRATION_API_TOKEN
-    is set the counts endpoint is cross-checked too. Example:
+    is set the counts endpoint is cross-checked too.
 
-        crm-notes-migrate reconcile --report qa.html --sample 20 --json
+    Example: crm-notes-migrate reconcile --report qa.html --sample 20 --json
     """
     from crm_notes_migration import bootstrap
     from crm_notes_migration.cdp.mongo import cids_with_migration_records

@@ -24,7 +24,9 @@ def seed(
     users and contact_notes (CDP_MONGODB_URI / CDP_MONGODB_DB; CDP-authored notes included),
     and empties the ones the migration writes. Only databases that are empty or that seed
     made: one holding a CRM or CDP it did not create is refused (exit 2) and left intact.
-    Prints what the migration must reach per cid. Example: crm-notes-migrate seed --notes 2000 --cids 10 --json
+    Prints what the migration must reach per cid.
+
+    Example: crm-notes-migrate seed --notes 2000 --cids 10 --json
     """
     from rich.console import Console
 

@@ -14,8 +14,10 @@ def signoff(
     reviewer: str = typer.Option(..., "--reviewer", help="Who reviewed the samples (recorded with the time)."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Record the QA verdicts of a report in the CDP; a cid is approved when its last
-    reconcile was clean, all its samples passed and nothing changed since the report.
+    """Record the QA verdicts of a report in the CDP, and approve the cids they allow.
+
+    A cid is approved when its last reconcile was clean, all its samples passed and
+    nothing changed since the report.
 
     Example: crm-notes-migrate signoff qa-verdicts-qa-1a2b3c.csv --reviewer "Ani Lestari"
 

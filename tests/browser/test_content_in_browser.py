@@ -26,8 +26,6 @@ from crm_notes_migration.transform import CdpUser, Resolution
 from crm_notes_migration.transform.note import transform_content
 from tests.unit.test_transform_xss import VECTORS
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 ORIGIN = "https://cdp.test"
 PAGE = f"{ORIGIN}/notes/page"
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -161,16 +159,6 @@ class Verdicts:
             self.hits.setdefault(int(index) if index is not None else -1, []).append(str(what))
         self.texts = {int(i): text for i, text in texts}
         self.requests = requests
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def render(browser, bodies: list[str]) -> Verdicts:

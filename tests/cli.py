@@ -3,8 +3,10 @@ and end-to-end tests: one way to run a command and to read what its --json print
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from crm_notes_devtools.stack import cli_command, settings_env
 from crm_notes_migration.config import Settings
@@ -24,6 +26,16 @@ def cli(
         text=True,
         timeout=timeout,
     )
+
+
+def cli_json(settings: Settings, cwd: Path, *args: str, timeout: float = 300, **env: str) -> tuple[int, Any, str]:
+    """`cli`, read: (exit code, the JSON it printed or None, stderr; with stdout too when that
+    was no JSON, so a failure's message shows whichever stream it went to)."""
+    proc = cli(settings, cwd, *args, timeout=timeout, **env)
+    try:
+        return proc.returncode, json.loads(proc.stdout), proc.stderr
+    except ValueError:
+        return proc.returncode, None, proc.stderr + proc.stdout
 
 
 def seed_cli(settings: Settings, notes: int, cids: int, seed: int) -> subprocess.CompletedProcess[str]:

@@ -23,11 +23,12 @@ from tests.cli import cli_json
 from tests.e2e.run_support import run_cli
 
 
-def _reconcile(settings, client=None, **parallel):
+def _reconcile(settings, client=None, use=reconcile, **kwargs):
+    """`use` (reconcile, or reconcile_and_repair) over every cid of the settings' stores."""
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
-            return reconcile(
+            return use(
                 db,
                 source,
                 select_cids(source, None),
@@ -35,7 +36,7 @@ def _reconcile(settings, client=None, **parallel):
                 options=TransformOptions.from_settings(settings),
                 client=client,
                 settings=settings,
-                **parallel,
+                **kwargs,
             )
     finally:
         db.client.close()
@@ -171,20 +172,7 @@ class _QueueStuckClient:
 def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
     load_seed(isolated_settings, 40, 2, 5)  # nothing migrated: every in-scope note is missing
     client = _QueueStuckClient()
-    db = open_database(isolated_settings)
-    try:
-        with CrmSource(isolated_settings.crm_database_url) as source:
-            result = reconcile_and_repair(
-                db,
-                source,
-                select_cids(source, None),
-                tz=ZoneInfo(isolated_settings.crm_timezone),
-                options=TransformOptions.from_settings(isolated_settings),
-                client=client,
-                settings=isolated_settings,
-            )
-    finally:
-        db.client.close()
+    result = _reconcile(isolated_settings, client, use=reconcile_and_repair)
     assert client.posted and result.repair["resent"] > 0
     assert result.repair["drained"] is False and "failed for good" in result.repair["drain_error"]
     assert not result.ok

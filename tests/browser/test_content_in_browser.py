@@ -14,30 +14,19 @@ are batched many to a page, so the whole corpus takes a few pages.
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
-from bson import ObjectId
 
-from crm_notes_migration.contract import NoteV1
-from crm_notes_migration.transform import CdpUser, Resolution
-from crm_notes_migration.transform.note import transform_content
+from tests.snippets import SNIPPETS, transform
 from tests.unit.test_transform_xss import VECTORS
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 ORIGIN = "https://cdp.test"
 PAGE = f"{ORIGIN}/notes/page"
-DATA = Path(__file__).resolve().parents[1] / "data"
-SNIPPETS = json.loads((DATA / "editor_snippets.json").read_text("utf-8"))
 BATCH = 60
 #: Raw payloads navigate and rewrite their page: smaller pages, fewer of them to split.
 RAW_BATCH = 8
 
-BUDI = CdpUser(ObjectId("0123456789abcdef01234567"), "Budi Santoso", "budi@x.co")
-RESOLUTION = Resolution((ObjectId(),), {"budi@x.co": BUDI}, {str(BUDI.id): BUDI})
 
 #: Runs first in every page: records whatever a payload could do.
 HOOKS = r"""
@@ -136,17 +125,6 @@ ORIGINAL_TEXT = r"""
 """
 
 
-def transform(html: str) -> str:
-    note = NoteV1(
-        legacy_crm_note_id=1,
-        crm_person_id=1,
-        content_html=html,
-        created_at="2021-01-01T00:00:00+00:00",
-        mentioned_users=[{"crm_user_id": 42, "email": "budi@x.co", "name": "Budi"}],
-    )
-    return transform_content(html, note, RESOLUTION)[0]
-
-
 def _page(bodies: list[str]) -> str:
     cases = "".join(f'<div data-case="{i}">{body}</div>' for i, body in enumerate(bodies))
     return f"<!doctype html><html><head><meta charset='utf-8'></head><body>{cases}</body></html>"
@@ -161,16 +139,6 @@ class Verdicts:
             self.hits.setdefault(int(index) if index is not None else -1, []).append(str(what))
         self.texts = {int(i): text for i, text in texts}
         self.requests = requests
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def render(browser, bodies: list[str]) -> Verdicts:

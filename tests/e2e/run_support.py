@@ -4,7 +4,6 @@ logging proxy in front of the real API, and `run` as a subprocess."""
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ import pymongo
 from bson import Int64, ObjectId
 
 from crm_notes_devtools.seed.loader import create_crm_schema
-from crm_notes_devtools.stack import cli_command, settings_env
+from tests.cli import cli_json
 
 T0 = datetime(2022, 1, 2, 3, 4, 5, 678901)
 
@@ -112,18 +111,9 @@ class LoggingProxy:
 
 
 def run_cli(settings, cwd: Path, *args: str, api_url: str | None = None, timeout: float = 300):
-    """`crm-notes-migrate run ARGS --json` as a subprocess; returns (returncode, parsed JSON or None, stderr)."""
-    env = settings_env(settings)
-    if api_url:
-        env["MIGRATION_API_URL"] = api_url
-    proc = subprocess.run(
-        cli_command("run", "--json", *args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        out = None
-    return proc.returncode, out, proc.stderr
+    """`crm-notes-migrate run ARGS --json` as a subprocess: (exit code, parsed JSON or None, stderr)."""
+    env = {"MIGRATION_API_URL": api_url} if api_url else {}
+    return cli_json(settings, cwd, "run", "--json", *args, timeout=timeout, **env)
 
 
 def snapshot_notes(db) -> dict[int, dict]:

@@ -4,21 +4,14 @@ then exits 0, and `reconcile` finds nothing missing."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pymongo
 
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.queue.broker import BatchQueue, build_broker
+from tests.cli import cli
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.integration.cdp_support import start_worker, stop_process, wait_until
 from tests.integration.test_worker_failed_jobs import _fail_for_good
-
-
-def _cli(settings, cwd, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cli_command(*args), cwd=cwd, env=settings_env(settings), capture_output=True, text=True, timeout=300
-    )
 
 
 def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
@@ -33,7 +26,7 @@ def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
         assert out is not None and all(r["sent"] for r in out["cids"]), err  # sent; nothing landed yet
         doomed = db.migration_batches.find_one({"cid": 12, "status": "queued"})["_id"]
         _fail_for_good(queue, {doomed})
-        discarded = _cli(settings, tmp_path, "failed-jobs", "--discard", "--id", doomed)
+        discarded = cli(settings, tmp_path, "failed-jobs", "--discard", "--id", doomed)
         assert discarded.returncode == 0 and "discarded 1 job(s)" in discarded.stdout, discarded.stderr
 
         worker = start_worker(settings, tmp_path / "worker.log")
@@ -52,7 +45,7 @@ def test_run_sends_a_discarded_batch_again(isolated_settings, tmp_path):
                 0,
             )
         assert db.migration_batches.find_one({"_id": doomed})["status"] == "done"
-        reconciled = _cli(settings, tmp_path, "reconcile")
+        reconciled = cli(settings, tmp_path, "reconcile")
         assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
         assert queue.failed_jobs() == []
     finally:

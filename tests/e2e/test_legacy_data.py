@@ -6,7 +6,6 @@ is not all UTF-8, and timestamps Python cannot hold. `run`, `run --dry-run` and
 from __future__ import annotations
 
 import json
-import subprocess
 
 import psycopg
 import pymongo
@@ -14,8 +13,9 @@ import pytest
 from bson import Int64, ObjectId
 
 from crm_notes_devtools.seed.loader import create_crm_schema
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.source.crm import CrmSource
+from tests.cli import cli_json
 from tests.conftest import ADMIN_PG_URL
 from tests.e2e.run_support import run_cli
 
@@ -99,18 +99,6 @@ def test_the_reader_decodes_per_note_and_reads_odd_times_as_text(legacy):
     assert notes[16][0].updated_at == notes[16][0].created_at
 
 
-def _reconcile(settings, cwd, *args):
-    proc = subprocess.run(
-        cli_command("reconcile", "--json", *args),
-        cwd=cwd,
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return proc.returncode, json.loads(proc.stdout) if proc.stdout.strip() else None, proc.stderr
-
-
 def test_run_dry_run_and_reconcile_work_on_a_legacy_crm(legacy):
     settings, db, cwd = legacy
     code, out, err = run_cli(settings, cwd, "--dry-run", api_url="http://127.0.0.1:9")
@@ -127,7 +115,9 @@ def test_run_dry_run_and_reconcile_work_on_a_legacy_crm(legacy):
         assert rows[ENC]["migrated"] == 6 and rows[LATER]["migrated"] == 2
         assert rows[TIMES]["migrated"] == 1 and rows[TIMES]["parked"] == {"invalid_note": len(INVALID)}
         report = cwd / "qa.html"
-        code, summary, err = _reconcile(stack.settings, cwd, "--report", str(report), "--sample", "20")
+        code, summary, err = cli_json(
+            stack.settings, cwd, "reconcile", "--json", "--report", str(report), "--sample", "20"
+        )
         assert code == 0, err
     finally:
         stack.stop()

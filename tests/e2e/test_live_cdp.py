@@ -7,19 +7,18 @@ landing: `run` applies SPEC §3's "Contact gone", and `reconcile` then exits 0."
 
 from __future__ import annotations
 
-import subprocess
 from datetime import timedelta
 
 import pymongo
 import pytest
 from bson import Int64, ObjectId
 
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.client import MigrationApiClient
+from tests.cli import cli, cli_json
 from tests.e2e.live_cdp_support import add_cdp_authored_notes, raw_notes
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.e2e.test_run import assert_matches
-from tests.integration.test_reconcile import reconcile_cli
 
 CIDS = (11, 12, 13)
 
@@ -54,14 +53,14 @@ def test_run_counts_reconcile_repair_and_retry_parked_leave_cdp_authored_notes_a
         assert [row["cid"] for row in every] == list(CIDS)  # never the other tenant
         assert [row["migrated"] for row in every] == [expected[c]["migrated"] for c in CIDS]
 
-    code, rec, err = reconcile_cli(settings, cwd)
+    code, rec, err = cli_json(settings, cwd, "reconcile", "--json")
     assert code == 0, (err, rec and rec["totals"])
     assert rec["totals"]["extra"] == 0 and [row["cid"] for row in rec["cids"]] == list(CIDS)
 
     # a migration document lost in the CDP: --repair restores it, the CDP notes stay
     lost = sorted(_migration_docs(db, 12), key=lambda d: d["legacy_crm_note_id"])[0]
     db.contact_notes.delete_one({"_id": lost["_id"]})
-    code, rec, err = reconcile_cli(settings, cwd, "--repair")
+    code, rec, err = cli_json(settings, cwd, "reconcile", "--json", "--repair")
     assert code == 0 and rec["repair"]["resent"] == 1, (err, rec and rec["repair"])
     assert db.contact_notes.find_one({"_id": lost["_id"]}) is not None
 
@@ -71,13 +70,11 @@ def test_run_counts_reconcile_repair_and_retry_parked_leave_cdp_authored_notes_a
     db.contacts.insert_many(
         [{"_id": ObjectId(), "cid": Int64(11), "source_id": str(p["note"]["crm_person_id"])} for p in parked]
     )
-    proc = subprocess.run(
-        cli_command("retry-parked"), cwd=cwd, env=settings_env(settings), capture_output=True, text=True, timeout=300
-    )
+    proc = cli(settings, cwd, "retry-parked")
     assert proc.returncode == 0, proc.stderr
     assert db.contact_notes_migration_parked.count_documents({"cid": 11}) == 0
     assert len(_migration_docs(db, 11)) == expected[11]["migrated"] + len(parked)
-    code, rec, err = reconcile_cli(settings, cwd)
+    code, rec, err = cli_json(settings, cwd, "reconcile", "--json")
     assert code == 0, (err, rec and rec["totals"])
 
     assert raw_notes(db, list(before)) == before  # every CDP-authored note byte-identical
@@ -122,7 +119,7 @@ def test_contact_deleted_or_its_source_id_moved_run_then_reconcile_exits_0(live)
     assert [now[lid] for lid in followed] == [new_id] * len(followed)  # resolved again
     assert db.contact_notes.find_one({"_id": kept["_id"]}) == kept
 
-    code, rec, err = reconcile_cli(settings, cwd)
+    code, rec, err = cli_json(settings, cwd, "reconcile", "--json")
     assert code == 0, (err, rec and rec["totals"])
     by_cid = {row["cid"]: row for row in rec["cids"]}
     assert by_cid[11]["edited_in_cdp"]["ids"] == [edited["legacy_crm_note_id"]]

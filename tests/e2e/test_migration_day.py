@@ -4,8 +4,6 @@ PostgreSQL, FerretDB, Redis, API and worker processes; every command as a subpro
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import datetime, timedelta
 
 import psycopg
@@ -14,29 +12,18 @@ import pytest
 from bson import Int64, ObjectId
 from bson.raw_bson import RawBSONDocument
 
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.cdp.withdrawals import MongoWithdrawalStore
 from crm_notes_migration.source.checkpoint import Checkpoint
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.usecases import withdraw as withdraw_module
 from crm_notes_migration.usecases.withdraw import WithdrawalRequest, withdraw
+from tests.cli import cli_json
 from tests.e2e.run_support import load_fixture, run_cli
 from tests.integration.cdp_support import start_worker, stop_process, wait_until
 
 STATE = ".crm-notes-migrate/state.sqlite"
 MIGRATION = {"source": "crm_migration"}
-
-
-def cli(settings, cwd, *args: str, timeout: float = 300):
-    """`crm-notes-migrate ARGS` as a subprocess: (exit code, parsed JSON or None, stderr)."""
-    proc = subprocess.run(
-        cli_command(*args), cwd=cwd, env=settings_env(settings), capture_output=True, text=True, timeout=timeout
-    )
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        out = None
-    return proc.returncode, out, proc.stderr + proc.stdout
 
 
 def raw_state(db) -> dict[str, dict]:
@@ -118,7 +105,7 @@ def test_notes_that_left_scope_are_withdrawn_and_edited_ones_kept_and_reported(d
     assert db.contact_notes_migration_parked.count_documents({"cid": 11, "legacy_crm_note_id": parked}) == 0
     assert row["migrated"] == len(docs) - 2
 
-    code, rec, err = cli(settings, cwd, "reconcile", "--json")
+    code, rec, err = cli_json(settings, cwd, "reconcile", "--json")
     assert code == 0, err
     ledger = next(c for c in rec["cids"] if c["cid"] == 11)
     assert ledger["kept_edited_in_cdp"]["ids"] == [edited] and ledger["extra"]["count"] == 0
@@ -127,7 +114,7 @@ def test_notes_that_left_scope_are_withdrawn_and_edited_ones_kept_and_reported(d
     assert code == 0, err
     row = next(r for r in out["cids"] if r["cid"] == 11)
     assert row["left_scope"] == {"withdrawn": 0, "unparked": 0, "kept_edited_in_cdp": [edited]}
-    code, text, err = cli(settings, cwd, "run")
+    code, text, err = cli_json(settings, cwd, "run")
     assert code == 0 and f"kept 1 edited in the CDP: {edited}" in err, err
 
 
@@ -177,7 +164,7 @@ def test_rollback_of_one_cid_touches_nothing_else_and_run_brings_it_back_exactly
     state_before = (cwd / STATE).read_bytes()
 
     # --dry-run lists what would go and changes nothing
-    code, plan, err = cli(settings, cwd, "rollback", "--cid", "11", "--dry-run", "--json")
+    code, plan, err = cli_json(settings, cwd, "rollback", "--cid", "11", "--dry-run", "--json")
     assert code == 0, err
     assert plan["dry_run"] is True
     assert plan["cids"] == [
@@ -192,7 +179,7 @@ def test_rollback_of_one_cid_touches_nothing_else_and_run_brings_it_back_exactly
     ]
     assert raw_state(db) == before and (cwd / STATE).read_bytes() == state_before
 
-    code, done, err = cli(settings, cwd, "rollback", "--cid", "11", "--json")
+    code, done, err = cli_json(settings, cwd, "rollback", "--cid", "11", "--json")
     assert code == 0, err
     assert done["cids"] == [{**plan["cids"][0], "checkpoint_reset": True}]
     after = raw_state(db)
@@ -203,7 +190,7 @@ def test_rollback_of_one_cid_touches_nothing_else_and_run_brings_it_back_exactly
     assert len(mine["contact_notes"]) == 3
     assert not mine["contact_notes_migration_parked"] and not mine["migration_batches"]
 
-    code, status, err = cli(settings, cwd, "status", "--cid", "11", "--json")
+    code, status, err = cli_json(settings, cwd, "status", "--cid", "11", "--json")
     assert code == 1, err  # not signed off
     assert {k: status["cids"][0][k] for k in ("migrated", "parked", "pending")} == {
         "migrated": 0,
@@ -211,7 +198,7 @@ def test_rollback_of_one_cid_touches_nothing_else_and_run_brings_it_back_exactly
         "pending": 0,
     }
 
-    code, again, err = cli(settings, cwd, "rollback", "--cid", "11", "--json")  # idempotent
+    code, again, err = cli_json(settings, cwd, "rollback", "--cid", "11", "--json")  # idempotent
     assert code == 0 and again["cids"][0]["withdrawn"] == 0, err
 
     code, out, err = run_cli(settings, cwd)
@@ -230,7 +217,7 @@ def test_rollback_refuses_while_batches_are_pending(isolated_settings, tmp_path)
         code, _, err = run_cli(settings, tmp_path, "--no-wait", "--cid", "11")
         assert code != 0 or "pending" in err
         before, state_before = raw_state(db), (tmp_path / STATE).read_bytes()
-        code, out, err = cli(settings, tmp_path, "rollback", "--cid", "11", "--json")
+        code, out, err = cli_json(settings, tmp_path, "rollback", "--cid", "11", "--json")
         assert code == 1, err
         assert out["refused"][0]["cid"] == 11 and out["refused"][0]["pending"] > 0
         assert "refused: cid 11 has" in err and "nothing was rolled back" in err
@@ -242,7 +229,7 @@ def test_rollback_refuses_while_batches_are_pending(isolated_settings, tmp_path)
                 120,
                 what="the queue to drain",
             )
-            code, out, err = cli(settings, tmp_path, "rollback", "--cid", "11", "--json")
+            code, out, err = cli_json(settings, tmp_path, "rollback", "--cid", "11", "--json")
             assert code == 0 and out["cids"][0]["withdrawn"] > 0, err
         finally:
             stop_process(worker)
@@ -281,7 +268,7 @@ def test_a_rollback_interrupted_half_way_is_finished_by_running_it_again(day, mo
     left = db.contact_notes.count_documents({"cid": 12, **MIGRATION})
     assert 0 < left < len(docs_before)  # half-way: batch records gone, some documents gone
 
-    code, done, err = cli(settings, cwd, "rollback", "--cid", "12", "--json")
+    code, done, err = cli_json(settings, cwd, "rollback", "--cid", "12", "--json")
     assert code == 0, err
     assert done["cids"][0]["withdrawn"] == left
     assert db.contact_notes.count_documents({"cid": 12, **MIGRATION}) == 0
@@ -297,12 +284,12 @@ def test_status_json_matches_the_collections(day):
     settings, expected, db, cwd = day
     code, _, err = run_cli(settings, cwd)
     assert code == 0, err
-    code, never, err = cli(settings, cwd, "status", "--json")
+    code, never, err = cli_json(settings, cwd, "status", "--json")
     assert code == 1 and all(c["reconciled"] is None for c in never["cids"]), err
-    code, _, err = cli(settings, cwd, "reconcile", "--report", str(cwd / "qa.html"), "--sample", "2", "--json")
+    code, _, err = cli_json(settings, cwd, "reconcile", "--report", str(cwd / "qa.html"), "--sample", "2", "--json")
     assert code == 0, err
     db.contact_notes_migration_parked.delete_one({"cid": 13})  # the status must show the store, not the plan
-    code, status, err = cli(settings, cwd, "status", "--json")
+    code, status, err = cli_json(settings, cwd, "status", "--json")
     assert code == 1, err  # nothing is signed off yet
     assert status["ok"] is False
     assert [c["cid"] for c in status["cids"]] == sorted(expected)
@@ -320,5 +307,5 @@ def test_status_json_matches_the_collections(day):
         assert row["reconciled"]["at"] == verdict["at"].isoformat()
         assert row["qa"] == {"passed": 0, "failed": 0, "unreviewed": verdict["samples"]} and verdict["samples"] > 0
         assert row["signoff"] == "pending"
-    code, _, text = cli(settings, cwd, "status")
+    code, _, text = cli_json(settings, cwd, "status")
     assert code == 1 and "0 of 3 cids approved" in text, text

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-import struct
 import threading
-import zlib
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,18 +17,7 @@ from crm_notes_migration.transform import sanitize_html, visible_text
 from crm_notes_migration.usecases.reconcile.diff import CappedIds
 from crm_notes_migration.usecases.reconcile.ledger import CidLedger
 from crm_notes_migration.usecases.reconcile.sample import Sample, categorise
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.chromium import chromium, png_colours
 
 
 class _Recorder(BaseHTTPRequestHandler):
@@ -155,51 +142,10 @@ def _samples(base: str) -> list[Sample]:
     return samples
 
 
-def _png_colours(png: bytes) -> int:
-    """Distinct RGB colours in an 8-bit RGB/RGBA PNG (no Pillow here), on every 7th row."""
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width, height, ctype = 8, b"", 0, 0, 0
-    while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
-        data = png[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, ctype = struct.unpack(">IIBB", data[:10])
-            assert depth == 8 and ctype in (2, 6)
-        elif kind == b"IDAT":
-            idat += data
-        pos += 12 + length
-    bpp = 4 if ctype == 6 else 3
-    raw, stride = zlib.decompress(idat), width * bpp
-    prev, colours = bytearray(stride), set()
-    for y in range(height):
-        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
-        for x in range(stride):
-            a = line[x - bpp] if x >= bpp else 0
-            b, c = prev[x], prev[x - bpp] if x >= bpp else 0
-            if f == 1:
-                line[x] = (line[x] + a) & 255
-            elif f == 2:
-                line[x] = (line[x] + b) & 255
-            elif f == 3:
-                line[x] = (line[x] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        if y % 7 == 0:
-            colours.update(bytes(line[i : i + 3]) for i in range(0, stride, bpp))
-        prev = line
-    return len(colours)
-
-
 @pytest.fixture
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.parametrize("display_sanitiser", ["core", "none"])
@@ -283,7 +229,7 @@ def test_report_renders_inertly_and_exports_verdicts(browser, trap_server, tmp_p
     assert page.locator("details.cid[data-status='fail'] [data-sample-key]").count() == len(_samples(base)) - 1
     assert "9001, 9002" in page.locator("#summary tr[data-cid='202']").inner_text()
     shot = page.screenshot(full_page=False)
-    assert _png_colours(shot) > 20
+    assert png_colours(shot) > 20
 
     # verdicts: pass on one, fail + comment (with CSV-hostile characters) on another
     page.fill("#reviewer", "Rina QA")

@@ -16,8 +16,8 @@ from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
 from crm_notes_migration.usecases.reconcile.service import reconcile
+from tests.chromium import chromium, png_colours
 from tests.e2e.run_support import run_cli
-from tests.e2e.test_report_browser import ARGS, CHROMIUM, _png_colours
 
 SAMPLE = 4
 
@@ -78,10 +78,7 @@ def test_report_on_a_seed_samples_every_hard_case_and_stays_inert(isolated_setti
         assert counts[cid] >= SAMPLE
     assert any("parked" in c for c in present.values()) and any("sanitised_xss" in c for c in present.values())
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         dialogs, finished = [], []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -101,5 +98,4 @@ def test_report_on_a_seed_samples_every_hard_case_and_stays_inert(isolated_setti
         assert dialogs == []
         assert [u for u in finished if u != report.as_uri() and not u.startswith(("data:", "about:", "blob:"))] == []
         assert page.locator("#summary .status-ok, #summary .status-warn").count() == len(present)
-        assert _png_colours(page.screenshot()) > 20
-        browser.close()
+        assert png_colours(page.screenshot()) > 20

@@ -9,22 +9,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
 
 import psycopg
 import pytest
 
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
+from tests.cli import cli
 from tests.e2e.review_support import review_in_browser, shown_verdicts
 from tests.e2e.run_support import load_fixture
 
 CIDS = (11, 12, 13)
-
-
-def cli(settings, cwd, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli_command(*args), cwd=cwd, env=settings_env(settings), capture_output=True, text=True, timeout=timeout
-    )
 
 
 def status_of(settings, cwd) -> dict[int, dict]:

@@ -4,7 +4,6 @@ an extra and a tampered note are each caught with their ids; --repair restores t
 from __future__ import annotations
 
 import json
-import subprocess
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,36 +12,23 @@ import pymongo
 import pytest
 
 from crm_notes_devtools.seed.loader import load_seed
-from crm_notes_devtools.stack import LocalStack, cli_command, settings_env
+from crm_notes_devtools.stack import LocalStack
 from crm_notes_migration.cdp import note_streams
 from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
 from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
+from tests.cli import cli_json
 from tests.e2e.run_support import run_cli
 
 
-def reconcile_cli(settings, cwd, *args: str, timeout: float = 300):
-    proc = subprocess.run(
-        cli_command("reconcile", "--json", *args),
-        cwd=cwd,
-        env=settings_env(settings),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    try:
-        return proc.returncode, json.loads(proc.stdout), proc.stderr
-    except ValueError:
-        return proc.returncode, None, proc.stderr + proc.stdout
-
-
-def _reconcile(settings, client=None, **parallel):
+def _reconcile(settings, client=None, use=reconcile, **kwargs):
+    """`use` (reconcile, or reconcile_and_repair) over every cid of the settings' stores."""
     db = open_database(settings)
     try:
         with CrmSource(settings.crm_database_url) as source:
-            return reconcile(
+            return use(
                 db,
                 source,
                 select_cids(source, None),
@@ -50,7 +36,7 @@ def _reconcile(settings, client=None, **parallel):
                 options=TransformOptions.from_settings(settings),
                 client=client,
                 settings=settings,
-                **parallel,
+                **kwargs,
             )
     finally:
         db.client.close()
@@ -109,7 +95,7 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
             conn.execute("UPDATE crm_notes SET deleted_at = now() WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
 
-        code, out, err = reconcile_cli(settings, tmp_path)
+        code, out, err = cli_json(settings, tmp_path, "reconcile", "--json")
         assert code == 1 and out is not None, err
         by_cid = {row["cid"]: row for row in out["cids"]}
         assert by_cid[cids[0]]["missing"]["ids"] == sorted([gone["legacy_crm_note_id"], parked["legacy_crm_note_id"]])
@@ -147,7 +133,7 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         assert [{k: row[k] for k in keys} for row in got] == [{k: row[k] for k in keys} for row in out["cids"]]
 
         # 3. repair: re-sends the missing and mismatched notes, waits, checks again
-        code, out, err = reconcile_cli(settings, tmp_path, "--repair")
+        code, out, err = cli_json(settings, tmp_path, "reconcile", "--json", "--repair")
         assert out is not None, err
         assert out["repair"]["resent"] == 4, out["repair"]
         assert out["totals"]["missing"] == 0 and out["totals"]["mismatched"] == 0, out["totals"]
@@ -160,7 +146,7 @@ def test_reconcile_catches_missing_extra_tampered_and_repair_restores(isolated_s
         # 4. the note back in scope: everything accounted for, exit 0
         with psycopg.connect(settings.crm_database_url, autocommit=True) as conn:
             conn.execute("UPDATE crm_notes SET deleted_at = NULL WHERE id = %s", (soft_deleted["legacy_crm_note_id"],))
-        code, out, err = reconcile_cli(settings, tmp_path)
+        code, out, err = cli_json(settings, tmp_path, "reconcile", "--json")
         assert code == 0, (err, out and out["totals"])
 
 
@@ -186,20 +172,7 @@ class _QueueStuckClient:
 def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
     load_seed(isolated_settings, 40, 2, 5)  # nothing migrated: every in-scope note is missing
     client = _QueueStuckClient()
-    db = open_database(isolated_settings)
-    try:
-        with CrmSource(isolated_settings.crm_database_url) as source:
-            result = reconcile_and_repair(
-                db,
-                source,
-                select_cids(source, None),
-                tz=ZoneInfo(isolated_settings.crm_timezone),
-                options=TransformOptions.from_settings(isolated_settings),
-                client=client,
-                settings=isolated_settings,
-            )
-    finally:
-        db.client.close()
+    result = _reconcile(isolated_settings, client, use=reconcile_and_repair)
     assert client.posted and result.repair["resent"] > 0
     assert result.repair["drained"] is False and "failed for good" in result.repair["drain_error"]
     assert not result.ok

@@ -5,11 +5,8 @@ read back byte-identical, and a changed or deleted one is noticed."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 import pymongo
@@ -20,30 +17,11 @@ from crm_notes_devtools.seed.cdp_notes import note_sha256, notes_digest
 from crm_notes_devtools.seed.loader import load_seed
 from crm_notes_devtools.seed.verify import check_cdp_authored
 from crm_notes_migration.config import Settings
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import seed_cli
 
 
 def _seed(settings: Settings, notes: int = 60, cids: int = 3, seed: int = 5) -> subprocess.CompletedProcess:
-    env = os.environ | {
-        "CRM_DATABASE_URL": settings.crm_database_url,
-        "CDP_MONGODB_URI": settings.cdp_mongodb_uri,
-        "CDP_MONGODB_DB": settings.cdp_mongodb_db,
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "crm_notes_migration.cli",
-        "seed",
-        "--notes",
-        str(notes),
-        "--cids",
-        str(cids),
-        "--seed",
-        str(seed),
-        "--json",
-    ]
-    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return seed_cli(settings, notes, cids, seed)
 
 
 def _db(settings: Settings):

@@ -7,11 +7,8 @@ import contextlib
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections import Counter, defaultdict
-from pathlib import Path
 
 import bson
 import psycopg
@@ -20,39 +17,15 @@ from bs4 import BeautifulSoup
 from bson import Int64
 
 from crm_notes_migration.config import Settings
+from tests.cli import seed_cli
 
-ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 NOTES, CIDS, SEED = 1500, 8, 99
 ADMIN_PG_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
 
 
 def _seed_cli(settings: Settings, notes: int, cids: int, seed: int) -> dict:
-    env = os.environ | {
-        "CRM_DATABASE_URL": settings.crm_database_url,
-        "CDP_MONGODB_URI": settings.cdp_mongodb_uri,
-        "CDP_MONGODB_DB": settings.cdp_mongodb_db,
-    }
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "crm_notes_migration.cli",
-            "seed",
-            "--notes",
-            str(notes),
-            "--cids",
-            str(cids),
-            "--seed",
-            str(seed),
-            "--json",
-        ],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = seed_cli(settings, notes, cids, seed)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from bson import ObjectId
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from crm_notes_migration.contract import NoteV1
-from crm_notes_migration.transform import CdpUser, Resolution, legacy_mention_user_ids, sanitize_html, visible_text
+from crm_notes_migration.transform import CdpUser, legacy_mention_user_ids, sanitize_html, visible_text
 from crm_notes_migration.transform.mentions import _SELECTOR, _is_mention, may_hold_mention, normalise_mentions
-from crm_notes_migration.transform.note import transform_content
 
-BUDI = CdpUser(ObjectId("64b000000000000000000001"), "Budi Santoso (CDP)", "budi@x.co")
-SARI = CdpUser(ObjectId("64b000000000000000000002"), "Sari", "sari@x.co")
-RESOLUTION = Resolution(
-    (ObjectId(),),
-    users_by_email={"budi@x.co": BUDI, "sari@x.co": SARI},
-    users_by_id={str(BUDI.id): BUDI, str(SARI.id): SARI},
-)
-CRM_EMAILS = {42: "  Budi@X.co ", 43: "sari@x.co", 44: "nobody@x.co"}
+from .mention_support import BUDI, RESOLUTION, SARI, run
 
 
 def legacy_span(crm_id: int, name: str) -> str:
@@ -32,20 +22,6 @@ def legacy_span(crm_id: int, name: str) -> str:
 
 def canonical(user: CdpUser, shown: str) -> str:
     return f'<a class="mention" data-mention="" data-user-id="{user.id}" href="mention://user/{user.id}">@{shown}</a>'
-
-
-def note_with(html: str) -> NoteV1:
-    return NoteV1(
-        legacy_crm_note_id=1,
-        crm_person_id=1,
-        content_html=html,
-        created_at="2021-01-01T00:00:00+00:00",
-        mentioned_users=[{"crm_user_id": k, "email": v, "name": None} for k, v in CRM_EMAILS.items()],
-    )
-
-
-def run(html: str):
-    return transform_content(html, note_with(html), RESOLUTION)
 
 
 def test_legacy_span_resolves_by_trimmed_case_insensitive_email():

@@ -14,14 +14,13 @@ from __future__ import annotations
 import os
 import re
 
-from bson import ObjectId
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm_notes_migration.contract import NoteV1
-from crm_notes_migration.transform import CdpUser, Resolution, sanitize_html
+from crm_notes_migration.transform import sanitize_html
 from crm_notes_migration.transform.html import ALLOWED_TAGS
-from crm_notes_migration.transform.note import transform_content
+
+from .mention_support import BUDI, SARI, run
 
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
 MANY = 20000 if DEEP else 600
@@ -107,15 +106,6 @@ def test_sanitising_random_markup_twice_equals_once(raw):
 
 # --- mentions ---------------------------------------------------------------------------
 
-BUDI = CdpUser(ObjectId("64b000000000000000000001"), "Budi Santoso (CDP)", "budi@x.co")
-SARI = CdpUser(ObjectId("64b000000000000000000002"), "Sari", "sari@x.co")
-RESOLUTION = Resolution(
-    (ObjectId(),),
-    users_by_email={"budi@x.co": BUDI, "sari@x.co": SARI},
-    users_by_id={str(BUDI.id): BUDI, str(SARI.id): SARI},
-)
-CRM_EMAILS = {42: "  Budi@X.co ", 43: "sari@x.co", 44: "nobody@x.co", 45: None}
-
 
 def legacy_span(crm_id: int, value: str, shown: str) -> str:
     return (
@@ -173,16 +163,6 @@ MENTION_NOTE = st.tuples(
 ).map(lambda t: t[1].format(t[0]))
 
 
-def _note(html: str) -> NoteV1:
-    return NoteV1(
-        legacy_crm_note_id=1,
-        crm_person_id=1,
-        content_html=html,
-        created_at="2021-01-01T00:00:00+00:00",
-        mentioned_users=[{"crm_user_id": k, "email": v, "name": None} for k, v in CRM_EMAILS.items()],
-    )
-
-
 _ANCHOR = re.compile(r"<a\b[^>]*>")
 _CANONICAL = re.compile(r'<a class="mention" data-mention="" data-user-id="([0-9a-f]{24})" href="mention://user/\1">')
 
@@ -190,8 +170,8 @@ _CANONICAL = re.compile(r'<a class="mention" data-mention="" data-user-id="([0-9
 @settings(max_examples=MANY, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(MENTION_NOTE)
 def test_mention_notes_transform_to_a_fixed_point_with_only_canonical_mentions(html):
-    content, mentions, _ = transform_content(html, _note(html), RESOLUTION)
-    again, mentions_again, unresolved_again = transform_content(content, _note(content), RESOLUTION)
+    content, mentions, _ = run(html)
+    again, mentions_again, unresolved_again = run(content)
     assert again == content
     assert unresolved_again == 0
     assert [m["user_id"] for m in mentions_again] == [m["user_id"] for m in mentions]

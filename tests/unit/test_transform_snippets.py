@@ -4,33 +4,14 @@ kept (text and markup), transforms to a fixed point and cannot execute script.""
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 
 import pytest
-from bson import ObjectId
 
-from crm_notes_migration.contract import NoteV1
-from crm_notes_migration.transform import CdpUser, Resolution, visible_text
-from crm_notes_migration.transform.note import transform_content
+from crm_notes_migration.transform import visible_text
+from tests.snippets import SNIPPETS, transform
 
 from .test_transform_xss import execution_risks
-
-SNIPPETS = json.loads((Path(__file__).resolve().parents[1] / "data" / "editor_snippets.json").read_text("utf-8"))
-BUDI = CdpUser(ObjectId("0123456789abcdef01234567"), "Budi Santoso", "budi@x.co")
-RESOLUTION = Resolution((ObjectId(),), {"budi@x.co": BUDI}, {str(BUDI.id): BUDI})
-
-
-def transform(html: str) -> str:
-    note = NoteV1(
-        legacy_crm_note_id=1,
-        crm_person_id=1,
-        content_html=html,
-        created_at="2021-01-01T00:00:00+00:00",
-        mentioned_users=[{"crm_user_id": 42, "email": "budi@x.co", "name": "Budi"}],
-    )
-    return transform_content(html, note, RESOLUTION)[0]
 
 
 def _squeeze(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -131,33 +132,20 @@ def reconcile(
             processes = workers or default_workers(len(cids))
             if repair:
                 assert client is not None  # --repair needs the token, checked above
-                result = reconcile_and_repair(
-                    db,
-                    source,
-                    cids,
-                    tz=tz,
-                    options=options,
-                    client=client,
-                    sample_size=sample_size,
-                    seed=seed,
-                    batch_size=min(500, settings.max_batch_notes),
-                    settings=settings,
-                    workers=processes,
-                )
+                run = partial(reconcile_and_repair, client=client, batch_size=min(500, settings.max_batch_notes))
             else:
-                result = run_reconcile(
-                    db,
-                    source,
-                    cids,
-                    tz=tz,
-                    options=options,
-                    client=client,
-                    sample_size=sample_size,
-                    seed=seed,
-                    on_cid=progress,
-                    settings=settings,
-                    workers=processes,
-                )
+                run = partial(run_reconcile, client=client, on_cid=progress)
+            result = run(
+                db,
+                source,
+                cids,
+                tz=tz,
+                options=options,
+                sample_size=sample_size,
+                seed=seed,
+                settings=settings,
+                workers=processes,
+            )
         report_id = None
         if report:
             from crm_notes_migration.report.report import render_report

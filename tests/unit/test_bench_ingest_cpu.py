@@ -32,9 +32,12 @@ def test_a_watched_process_and_this_one_are_counted():
         assert child.wait(30) == 0
     finally:
         child.kill()
-    assert local.all_s >= 0.55  # 0.4 s (child) + 0.2 s (this process), less clock granularity
+    # the local services' CPU is whatever else uses them meanwhile (a shared machine): left out
+    mine = local.all_s - (local.store_s or 0.0) - local.queue_s
+    assert 0.55 <= mine <= 0.9  # 0.4 s (child) + 0.2 s (this process), each counted once
+    assert local.watched_s >= 0.38
     assert local.elapsed_s >= 0.55
-    assert 0.5 < local.busy_cores() <= 1.5
+    assert local.busy_cores() >= mine / local.elapsed_s
 
 
 def test_no_local_store_process_gives_no_store_figure(monkeypatch):

@@ -76,7 +76,8 @@ def _ensure_plain_index(coll, keys) -> None:
 def ensure_indexes(db: Database) -> dict[str, bool]:
     """Create the indexes of SPEC §3 (idempotent). Returns {"partial_unique": bool}:
     whether the identity index could be partial (FerretDB refuses partial indexes; the
-    same unique index without the filter is created instead)."""
+    same unique index without the filter is created instead). On FerretDB it also readies
+    the cid markers of the store (`cid_markers.py`)."""
     notes = db[CONTACT_NOTES]
     keys = [("cid", ASCENDING), ("legacy_crm_note_id", ASCENDING)]
     partial = True
@@ -102,6 +103,10 @@ def ensure_indexes(db: Database) -> dict[str, bool]:
     )
     for coll, field in indexed:
         _ensure_plain_index(db[coll], [("cid", ASCENDING), (field, ASCENDING)])
+    if is_ferretdb(db):  # before the first batch arrives, so no cid of it is marked as written
+        from .cid_markers import CidMarkers
+
+        CidMarkers(db).initialise()
     return {"partial_unique": partial}
 
 

@@ -5,6 +5,8 @@ on pymongo with few round trips, within what FerretDB supports (SPEC §9): every
 carries `cid` equality; no upserts; the deterministic `_id` makes duplicates impossible.
 `contact_notes` is shared with the CDP (SPEC §3): every read, update and delete there
 names the migration documents (`migration_documents`), never a CDP-authored note.
+On FerretDB, and only there, cid markers (`cid_markers.py`) spare the reads and deletes
+that would find nothing; `NoteStore` does not show them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pymongo import UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from .mongo import CONTACT_NOTES, PARKED, migration_documents
+from .cid_markers import CidMarkers
+from .mongo import CONTACT_NOTES, PARKED, is_ferretdb, migration_documents
 
 DUPLICATE_KEY = 11000
 
@@ -64,10 +67,22 @@ class MongoNoteStore:
         self.db = db
         self.notes = db[CONTACT_NOTES]
         self.parked = db[PARKED]
+        self._markers: CidMarkers | None = None
+        self._markers_known = False
+
+    @property
+    def markers(self) -> CidMarkers | None:
+        """The cid markers on FerretDB, None on MongoDB (asked of the store on first use)."""
+        if not self._markers_known:
+            self._markers = CidMarkers(self.db) if is_ferretdb(self.db) else None
+            self._markers_known = True
+        return self._markers
 
     def insert_notes(self, docs: Sequence[dict[str, Any]], now: datetime) -> list[int]:
         if not docs:
             return []
+        if self.markers is not None:
+            self.markers.mark_notes(docs)
         rows = [{**doc, "migrated_at": now} for doc in docs]
         try:
             self.notes.insert_many(rows, ordered=False)
@@ -80,6 +95,8 @@ class MongoNoteStore:
 
     def find_notes(self, cid: int, legacy_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
         if not legacy_ids:
+            return {}
+        if self.markers is not None and not self.markers.may_have_notes(cid, legacy_ids):
             return {}
         filt = {**migration_documents(cid), "legacy_crm_note_id": {"$in": list(legacy_ids)}}
         return {int(d["legacy_crm_note_id"]): d for d in self.notes.find(filt)}
@@ -96,11 +113,15 @@ class MongoNoteStore:
     def unpark(self, cid: int, ids: Sequence[ObjectId]) -> int:
         if not ids:
             return 0
+        if self.markers is not None and not self.markers.may_have_parked(cid, ids):
+            return 0
         return self.parked.delete_many({"cid": cid, "_id": {"$in": list(ids)}}).deleted_count
 
     def park(self, records: Sequence[dict[str, Any]], now: datetime) -> None:
         if not records:
             return
+        if self.markers is not None:
+            self.markers.mark_parked(records)
         rows = [{**r, "first_parked_at": now, "last_attempt_at": now, "attempts": 1} for r in records]
         try:
             self.parked.insert_many(rows, ordered=False)

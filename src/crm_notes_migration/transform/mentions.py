@@ -36,7 +36,7 @@ _CRM_ID = re.compile(r"^\s*(\d{1,19})\s*$")
 
 def legacy_mention_user_ids(html: str | None) -> list[int]:
     """crm_users ids of the legacy mention spans, in document order, without duplicates."""
-    if not html:
+    if not html or not may_hold_mention(html):
         return []
     tree = LexborHTMLParser(html, is_fragment=True)
     seen: dict[int, None] = {}

@@ -25,9 +25,10 @@ from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, C
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
-#: Cids per ask of the counts endpoint. On FerretDB the API counts several cids in one pass
-#: over each collection, where one cid per ask costs that pass per cid (cids × notes).
-COUNTS_CIDS_PER_ASK = 100
+#: Cids per ask of the counts endpoint (their query string stays under 8 KB). On FerretDB
+#: the API counts several cids in one pass over each collection, where one cid per ask
+#: costs a table scan per cid and collection (cids × notes).
+COUNTS_CIDS_PER_ASK = 500
 
 
 class CountsClient(Protocol):

@@ -84,29 +84,52 @@ def test_the_snapshot_resolves_people_and_users_like_the_store_queries(isolated_
 
 
 class _Counting:
-    """The counts endpoint as reconcile sees it: every asked cid counts 0 (nothing migrated)."""
+    """The counts endpoint as reconcile sees it: every asked cid counts 0 (nothing migrated);
+    asked for every cid, it answers for `known` (the cids it has received batches for)."""
 
-    def __init__(self, drop: int | None = None) -> None:
-        self.asked: list[list[int]] = []
+    def __init__(self, drop: int | None = None, known: list[int] | None = None) -> None:
+        self.asked: list[list[int] | None] = []
         self.drop = drop
+        self.known = known or []
 
     def counts(self, cid=None, cids=None):
-        assert cid is None and cids, "reconcile asks by `cids`"
-        self.asked.append(list(cids))
-        rows = [{"cid": c, "migrated": 0, "parked": {}, "pending": 0} for c in cids if c != self.drop]
+        assert cid is None, "reconcile asks by `cids`, or for every cid"
+        self.asked.append(list(cids) if cids is not None else None)
+        rows = [
+            {"cid": c, "migrated": 0, "parked": {}, "pending": 0}
+            for c in (self.known if cids is None else cids)
+            if c != self.drop
+        ]
         return {"cids": rows}
 
 
 def test_the_counts_endpoint_is_asked_for_many_cids_at_once(isolated_settings, monkeypatch):
     load_seed(isolated_settings, 60, 3, 5)  # nothing migrated
-    monkeypatch.setattr(service, "COUNTS_CIDS_PER_ASK", 2)
+    monkeypatch.setattr(service, "COUNTS_CIDS_PER_ASK", 3)
     api = _Counting()
     result = _reconcile(isolated_settings, api)
     cids = [x.cid for x in result.ledgers]
     assert cids == sorted(cids) and len(cids) == 3
-    assert api.asked == [cids[:2], cids[2:]]
-    assert all(x.api_counts == {"cid": x.cid, "migrated": 0, "parked": {}, "pending": 0} for x in result.ledgers)
-    assert all(not x.api_differences and not x.errors for x in result.ledgers)
+    assert api.asked == [cids]  # one ask for the 3 cids
+
+    def clean(result):
+        return all(
+            x.api_counts == {"cid": x.cid, "migrated": 0, "parked": {}, "pending": 0}
+            and not x.api_differences
+            and not x.errors
+            for x in result.ledgers
+        )
+
+    assert clean(result)
+
+    # more cids than one ask takes: every cid the endpoint knows at once (one pass on
+    # FerretDB), then the cids it lacks, in asks of at most COUNTS_CIDS_PER_ASK
+    monkeypatch.setattr(service, "COUNTS_CIDS_PER_ASK", 1)
+    api = _Counting(known=[cids[0], cids[2], 999])
+    result = _reconcile(isolated_settings, api)
+    assert api.asked == [None, [cids[1]]]
+    assert clean(result)
+    monkeypatch.setattr(service, "COUNTS_CIDS_PER_ASK", 3)
 
     # a cid the answer leaves out fails its check, saying so; the others are checked
     api = _Counting(drop=cids[1])

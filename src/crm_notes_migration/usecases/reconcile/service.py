@@ -27,7 +27,8 @@ from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, C
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
 #: Cids per ask of the counts endpoint (their query string stays under 8 KB). On FerretDB
 #: the API counts several cids in one pass over each collection, where one cid per ask
-#: costs a table scan per cid and collection (cids × notes).
+#: costs a table scan per cid and collection (cids × notes). With more cids than this,
+#: the endpoint is asked once for every cid it knows (one pass), then for those it lacks.
 COUNTS_CIDS_PER_ASK = 500
 
 
@@ -161,7 +162,7 @@ def reconcile(
                 )
             ledgers: list[CidLedger] = []
             samples: list[Sample] = []
-            checker = _CountsCheck(client)
+            checker = _CountsCheck(client, whole=len(cids) > COUNTS_CIDS_PER_ASK)
             waiting: list[tuple[CidLedger, list[Sample]]] = []
 
             def settle() -> None:
@@ -184,12 +185,27 @@ def reconcile(
 
 
 class _CountsCheck:
-    """Cross-checks ledgers with the counts endpoint, up to COUNTS_CIDS_PER_ASK cids per ask.
+    """Cross-checks ledgers with the counts endpoint, up to COUNTS_CIDS_PER_ASK cids per ask;
+    `whole`: its answer for every cid it knows, asked once, and the cids it lacks asked for.
     Once the API has failed past the client's retries, it is not asked again."""
 
-    def __init__(self, client: CountsClient | None) -> None:
+    def __init__(self, client: CountsClient | None, whole: bool = False) -> None:
         self.client = client
+        self.whole = whole
+        self.known: dict[int, dict[str, Any]] | None = None
         self.down = ""
+
+    def _answers(self, client: CountsClient, cids: list[int]) -> dict[int, dict[str, Any]]:
+        def by_cid(answer: dict[str, Any]) -> dict[int, dict[str, Any]]:
+            return {int(row["cid"]): row for row in answer["cids"]}
+
+        if not self.whole:
+            return by_cid(client.counts(cids=cids))
+        if self.known is None:
+            self.known = by_cid(client.counts())
+        found = {c: self.known[c] for c in cids if c in self.known}
+        lacking = [c for c in cids if c not in self.known]
+        return {**found, **by_cid(client.counts(cids=lacking))} if lacking else found
 
     def check(self, ledgers: list[CidLedger]) -> None:
         asked = [ledger for ledger in ledgers if not ledger.errors]
@@ -200,8 +216,7 @@ class _CountsCheck:
                 ledger.errors.append(f"counts endpoint: not asked: {self.down}")
             return
         try:
-            answer = self.client.counts(cids=[ledger.cid for ledger in asked])
-            by_cid = {int(row["cid"]): row for row in answer["cids"]}
+            by_cid = self._answers(self.client, [ledger.cid for ledger in asked])
         except Exception as exc:
             if isinstance(exc, MigrationApiError):
                 self.down = f"it failed for cid {asked[0].cid}"

@@ -18,6 +18,7 @@ from crm_notes_migration.cdp.mongo import open_database
 from crm_notes_migration.client import MigrationApiClient, MigrationApiError, QueueStuck
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import TransformOptions
+from crm_notes_migration.usecases.reconcile import service
 from crm_notes_migration.usecases.reconcile.service import reconcile, reconcile_and_repair, select_cids
 from tests.cli import cli_json
 from tests.e2e.run_support import run_cli
@@ -165,8 +166,8 @@ class _QueueStuckClient:
             "no job is left on the queue but 1 that failed for good: `crm-notes-migrate failed-jobs` lists them", {}
         )
 
-    def counts(self, cid):
-        return {"cid": cid, "migrated": 0, "parked": {}, "pending": 0}
+    def counts(self, cid=None, cids=None):
+        return {"cids": [{"cid": c, "migrated": 0, "parked": {}, "pending": 0} for c in cids]}
 
 
 def test_repair_says_why_the_queue_did_not_drain(isolated_settings):
@@ -182,17 +183,18 @@ class _UnreachableApi:
     def __init__(self) -> None:
         self.asked: list[int] = []
 
-    def counts(self, cid):
-        self.asked.append(cid)
+    def counts(self, cid=None, cids=None):
+        self.asked.append(cids)
         raise MigrationApiError(
             "GET /v1/migrations/crm-notes/counts: unreachable after 8 attempts: ConnectError: connection refused"
         )
 
 
-def test_an_unreachable_counts_endpoint_is_asked_once_not_once_per_cid(isolated_settings):
+def test_an_unreachable_counts_endpoint_is_asked_once_not_once_per_cid(isolated_settings, monkeypatch):
     """Each ask retries for about half a minute: with 130 cids an unreachable API kept
     reconcile busy for an hour. Every cid still fails the check, saying why."""
     load_seed(isolated_settings, 60, 3, 5)
+    monkeypatch.setattr(service, "COUNTS_CIDS_PER_ASK", 1)  # one ask per cid: the others are not asked
     api = _UnreachableApi()
     result = _reconcile(isolated_settings, api)
     assert len(api.asked) == 1 and len(result.ledgers) == 3

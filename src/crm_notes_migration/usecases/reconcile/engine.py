@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from pymongo.database import Database
 
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, PARKED
-from crm_notes_migration.cdp.resolve import resolve_notes
 from crm_notes_migration.contract import validate_note
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import (
@@ -65,14 +64,17 @@ def expected_notes(
     tz: ZoneInfo,
     options: TransformOptions,
     page_size: int = DEFAULT_PAGE_SIZE,
+    stores: CidStores | None = None,
 ) -> Iterator[Expected]:
-    """The cid's in-scope notes, ascending, each re-transformed exactly as the worker would."""
+    """The cid's in-scope notes, ascending, each re-transformed exactly as the worker would
+    (people and users resolved through `stores`: default, per-page queries on `db`)."""
+    stores = stores or IndexedStreams(db)
     upto = source.max_note_id(cid)
     for page in source.iter_pages(cid, 0, upto, page_size):
         built = [(note, *legacy_note_to_contract(note, users, tz)) for note, users in page]
         checked = [(i, validate_note(contract)[0]) for i, (_, contract, _) in enumerate(built)]
         valid = [(i, n) for i, n in checked if n is not None]
-        resolutions = dict(zip((i for i, _ in valid), resolve_notes(db, cid, [n for _, n in valid]), strict=True))
+        resolutions = dict(zip((i for i, _ in valid), stores.resolve(cid, [n for _, n in valid]), strict=True))
         notes = dict(valid)
         results = {i: transform_note(cid, n, resolutions[i], options) for i, n in valid}
         for i, (note, contract, anomalies) in enumerate(built):
@@ -116,7 +118,7 @@ def reconcile_cid(
     stores = stores or IndexedStreams(db)
     merged = merge_sorted(
         {
-            "source": (expected_notes(db, source, cid, tz, options, page_size), lambda e: e.note.id),
+            "source": (expected_notes(db, source, cid, tz, options, page_size, stores), lambda e: e.note.id),
             "documents": (stores.stream(CONTACT_NOTES, cid), _note_id),
             "parked": (stores.stream(PARKED, cid), _note_id),
         }

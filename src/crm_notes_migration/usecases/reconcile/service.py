@@ -25,12 +25,17 @@ from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, C
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
+#: Cids per ask of the counts endpoint (their query string stays under 8 KB). On FerretDB
+#: the API counts several cids in one pass over each collection, where one cid per ask
+#: costs a table scan per cid and collection (cids × notes). With more cids than this,
+#: the endpoint is asked once for every cid it knows (one pass), then for those it lacks.
+COUNTS_CIDS_PER_ASK = 500
 
 
 class CountsClient(Protocol):
     """What reconcile needs of the API client (MigrationApiClient satisfies it)."""
 
-    def counts(self, cid: int | None = None) -> dict[str, Any]: ...
+    def counts(self, cid: int | None = None, cids: Sequence[int] | None = None) -> dict[str, Any]: ...
     def post_batch(self, batch: dict[str, Any]) -> dict[str, Any]: ...
     def wait_drained(self, cids: Iterable[int], timeout_s: float) -> dict[int, dict[str, Any]]: ...
 
@@ -157,26 +162,72 @@ def reconcile(
                 )
             ledgers: list[CidLedger] = []
             samples: list[Sample] = []
-            api_down = ""  # once the API has failed past the client's retries, it is not asked again
-            for ledger, picked in results:
-                if client is not None and not ledger.errors:
-                    if api_down:
-                        ledger.errors.append(f"counts endpoint: not asked: {api_down}")
-                    else:
-                        try:
-                            compare_api_counts(ledger, client.counts(ledger.cid))
-                        except MigrationApiError as exc:
-                            api_down = f"it failed for cid {ledger.cid}"
-                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
-                        except Exception as exc:
-                            ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
-                ledgers.append(ledger)
-                samples.extend(picked)
-                if on_cid is not None:
-                    on_cid(ledger)
+            checker = _CountsCheck(client, whole=len(cids) > COUNTS_CIDS_PER_ASK)
+            waiting: list[tuple[CidLedger, list[Sample]]] = []
+
+            def settle() -> None:
+                checker.check([ledger for ledger, _ in waiting])
+                for ledger, picked in waiting:
+                    ledgers.append(ledger)
+                    samples.extend(picked)
+                    if on_cid is not None:
+                        on_cid(ledger)
+                waiting.clear()
+
+            for result in results:
+                waiting.append(result)
+                if client is None or len(waiting) >= COUNTS_CIDS_PER_ASK:
+                    settle()
+            settle()
         finally:
             stores.close()
     return Reconciliation(ledgers, samples)
+
+
+class _CountsCheck:
+    """Cross-checks ledgers with the counts endpoint, up to COUNTS_CIDS_PER_ASK cids per ask;
+    `whole`: its answer for every cid it knows, asked once, and the cids it lacks asked for.
+    Once the API has failed past the client's retries, it is not asked again."""
+
+    def __init__(self, client: CountsClient | None, whole: bool = False) -> None:
+        self.client = client
+        self.whole = whole
+        self.known: dict[int, dict[str, Any]] | None = None
+        self.down = ""
+
+    def _answers(self, client: CountsClient, cids: list[int]) -> dict[int, dict[str, Any]]:
+        def by_cid(answer: dict[str, Any]) -> dict[int, dict[str, Any]]:
+            return {int(row["cid"]): row for row in answer["cids"]}
+
+        if not self.whole:
+            return by_cid(client.counts(cids=cids))
+        if self.known is None:
+            self.known = by_cid(client.counts())
+        found = {c: self.known[c] for c in cids if c in self.known}
+        lacking = [c for c in cids if c not in self.known]
+        return {**found, **by_cid(client.counts(cids=lacking))} if lacking else found
+
+    def check(self, ledgers: list[CidLedger]) -> None:
+        asked = [ledger for ledger in ledgers if not ledger.errors]
+        if self.client is None or not asked:
+            return
+        if self.down:
+            for ledger in asked:
+                ledger.errors.append(f"counts endpoint: not asked: {self.down}")
+            return
+        try:
+            by_cid = self._answers(self.client, [ledger.cid for ledger in asked])
+        except Exception as exc:
+            if isinstance(exc, MigrationApiError):
+                self.down = f"it failed for cid {asked[0].cid}"
+            for ledger in asked:
+                ledger.errors.append(f"counts endpoint: {type(exc).__name__}: {exc}")
+            return
+        for ledger in asked:
+            if ledger.cid in by_cid:
+                compare_api_counts(ledger, by_cid[ledger.cid])
+            else:
+                ledger.errors.append(f"counts endpoint: its answer has no cid {ledger.cid}: check the API's version")
 
 
 def reconcile_and_repair(

@@ -140,3 +140,8 @@ def test_serve_warns_at_start_and_readyz_names_what_is_down(isolated_settings, t
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_serve_without_a_token_says_which_variable(isolated_settings, tmp_path):
+    result = cli(isolated_settings, tmp_path, "serve", MIGRATION_API_TOKEN="")
+    assert_one_line(result, "MIGRATION_API_TOKEN is not set")

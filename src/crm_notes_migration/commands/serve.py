@@ -5,6 +5,7 @@ import logging
 import typer
 
 from crm_notes_migration.config import Settings
+from crm_notes_migration.errors import FixableError
 
 
 def serve(
@@ -17,8 +18,7 @@ def serve(
     """
     settings = Settings()
     if not settings.migration_api_token:
-        typer.echo("MIGRATION_API_TOKEN is not set: refusing to start", err=True)
-        raise typer.Exit(2)
+        raise FixableError("MIGRATION_API_TOKEN is not set: set it to the bearer token clients must send")
     import uvicorn
 
     from crm_notes_migration.bootstrap import api_app

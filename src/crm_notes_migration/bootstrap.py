@@ -38,11 +38,16 @@ def cdp_database(settings: Settings, **client_options: Any) -> Database[Any]:
 
 
 def prepared_cdp_database(settings: Settings) -> Database[Any]:
-    """The CDP database with the indexes the migration relies on (idempotent)."""
+    """The CDP database with the indexes the migration relies on (idempotent); its client
+    is closed when that fails."""
     from crm_notes_migration.cdp.mongo import ensure_indexes
 
     db = cdp_database(settings)
-    ensure_indexes(db)
+    try:
+        ensure_indexes(db)
+    except BaseException:
+        db.client.close()
+        raise
     return db
 
 
@@ -118,18 +123,14 @@ def store_when_reachable(
     doubling pauses (up to STORE_WAIT_CAP_S), one log line each, for about JOB_RETRY_WAIT_S;
     then, or on an error that is not an outage, the error is raised. None once `stop` is set."""
     from crm_notes_migration.cdp.errors import is_transient
-    from crm_notes_migration.cdp.mongo import ensure_indexes
 
     stop = stop or threading.Event()
     deadline = time.monotonic() + settings.job_retry_wait_s
     wait_s = first_wait_s
     while not stop.is_set():
-        db = cdp_database(settings)
         try:
-            ensure_indexes(db)
-            return db
+            return prepared_cdp_database(settings)
         except Exception as exc:
-            db.client.close()
             if not is_transient(exc) or time.monotonic() + wait_s > deadline:
                 raise
             detail = str(exc).splitlines()[0].split(", Timeout:")[0][:200]

@@ -104,8 +104,7 @@ _WHITESPACE = re.compile(r"\s+")
 _FILTER_CACHE_SIZE = 4096
 
 
-#: What WHATWG URL parsing strips from both ends of a URL (C0 controls and space), and
-#: what it removes anywhere (tab, LF, CR).
+#: What WHATWG URL parsing strips from both ends of a URL: C0 controls and space.
 _URL_STRIPPED = "".join(map(chr, range(0x21)))
 
 
@@ -118,7 +117,12 @@ def browser_url(value: str) -> str:
 
 def mention_user_hex(href: str) -> str | None:
     """The user hex of a `mention://user/<24 hex>` href (read as a browser reads it), else None."""
-    match = _MENTION_URL.fullmatch(browser_url(href))
+    return _mention_hex(browser_url(href))
+
+
+def _mention_hex(url: str) -> str | None:
+    """`mention_user_hex` of a URL already read by `browser_url`."""
+    match = _MENTION_URL.fullmatch(url)
     return match.group(1).lower() if match else None
 
 
@@ -132,9 +136,9 @@ def _web_url(url: str, schemes: tuple[str, ...]) -> str | None:
 def usable_href(value: str) -> str | None:
     """The href kept (absolute http, https, mailto, tel, or a canonical mention), else None."""
     url = browser_url(value)
-    mention = _MENTION_URL.fullmatch(url)
-    if mention is not None:
-        return f"mention://user/{mention.group(1).lower()}"
+    hex_id = _mention_hex(url)
+    if hex_id is not None:
+        return f"mention://user/{hex_id}"
     return _web_url(url, HREF_SCHEMES)
 
 

@@ -148,21 +148,19 @@ def reconcile(
             )
         report_id = None
         if report:
-            from crm_notes_migration.report.report import render_report
             from crm_notes_migration.report.report import report_id as id_of_report
+            from crm_notes_migration.report.report import write_report
 
             report_id = id_of_report(result.ledgers, result.samples, timezone_name=settings.crm_timezone, seed=seed)
             recorded = _recorded_verdicts(db, report_id, cids) if with_verdicts else None
-            report.write_text(
-                render_report(
-                    result.ledgers,
-                    result.samples,
-                    timezone_name=settings.crm_timezone,
-                    generated_at=datetime.now(UTC),
-                    seed=seed,
-                    recorded=recorded,
-                ),
-                encoding="utf-8",
+            write_report(
+                report,
+                result.ledgers,
+                result.samples,
+                timezone_name=settings.crm_timezone,
+                generated_at=datetime.now(UTC),
+                seed=seed,
+                recorded=recorded,
             )
         _record_verdicts(db, result, report, report_id)
     finally:

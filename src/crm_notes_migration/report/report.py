@@ -29,20 +29,22 @@ frames inherit that policy and repeat it.
 from __future__ import annotations
 
 import base64
-import difflib
 import hashlib
 import json
+import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
 from importlib import resources
 from itertools import groupby
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rapidfuzz.distance import Indel
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from crm_notes_migration.transform.mentions import inside_any
@@ -246,7 +248,7 @@ def _times(s: Sample, tz: ZoneInfo) -> tuple[str, list[str]]:
 
 
 def text_diff(before: str, after: str) -> str:
-    """A word-level difflib diff of two visible texts as escaped HTML (`del`/`ins` marks)."""
+    """A word-level diff of two visible texts as escaped HTML (`del`/`ins` marks)."""
     a, b = re.findall(r"\S+|\s+", before), re.findall(r"\S+|\s+", after)
     if a == b:
         return '<pre class="diff same">(visible text identical)</pre>'
@@ -254,11 +256,16 @@ def text_diff(before: str, after: str) -> str:
 
 
 def _diff_marks(a: list[str], b: list[str]) -> tuple[str, int]:
-    """Escaped HTML of a token diff (`del`/`ins`), capped, and how many tokens were removed."""
+    """Escaped HTML of a token diff (`del`/`ins`), capped, and how many tokens were removed.
+
+    The diff is a longest common subsequence of the tokens (rapidfuzz's `Indel`, bit-parallel
+    in C++): the fewest tokens removed and added, cheap enough for the thousands of samples
+    of a large run (difflib's matcher is quadratic in the tokens of a note)."""
     out: list[str] = []
     removed = 0
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if op == "equal":
+    for op in Indel.opcodes(a, b):
+        i1, i2, j1, j2 = op.src_start, op.src_end, op.dest_start, op.dest_end
+        if op.tag == "equal":
             out.append(_e("".join(a[i1:i2])))
             continue
         if i2 > i1:
@@ -812,20 +819,19 @@ def _cid_sections(
     tz: ZoneInfo,
     sanitize: Callable[[str], str],
     text_of: Callable[[str], str],
-) -> str:
+) -> Iterator[str]:
+    """The samples' sections, one cid at a time (a piece of the page each)."""
     status = {x.cid: x.status for x in ledgers}
-    out = []
     for cid, group in groupby(sorted(samples, key=lambda s: (s.cid, s.legacy_crm_note_id)), key=lambda s: s.cid):
         items = list(group)
         state = status.get(cid, OK)
         kinds = sorted({c for s in items for c in s.categories})
-        out.append(
+        yield (
             f'<details class="cid" id="cid-{cid}" data-cid="{cid}" data-status="{state}">'
             f'<summary><span class="status status-{state}">{state}</span> cid {cid} · {len(items)} samples'
             f' <span class="muted">{_e(", ".join(kinds))}</span> <span class="done"></span></summary>'
             f"{''.join(_sample_card(s, tz, sanitize, text_of) for s in items)}</details>"
         )
-    return "".join(out)
 
 
 def _toolbar(samples: Sequence[Sample]) -> str:
@@ -846,7 +852,7 @@ def _toolbar(samples: Sequence[Sample]) -> str:
     )
 
 
-def render_report(
+def report_pieces(
     ledgers: Sequence[CidLedger],
     samples: Sequence[Sample],
     *,
@@ -856,11 +862,14 @@ def render_report(
     sanitize: Callable[[str], str] | None = None,
     text_of: Callable[[str], str] | None = None,
     recorded: Mapping[str, Mapping[str, str]] | None = None,
-) -> str:
-    """The whole report as one HTML string. `sanitize`/`text_of` default to the core's
-    `sanitize_html`/`visible_text` (passed in by tests to show the sandbox alone holds).
-    `recorded`: verdicts `signoff` recorded for this report, by `"<cid>:<legacy id>"`
-    (`{verdict, comment, at, by}`), shown where the reviewer's browser holds none."""
+) -> Iterator[str]:
+    """The report's HTML in pieces (the head, then a cid's samples at a time): written as
+    they come, the page is never held whole, whatever the number of cids.
+
+    `sanitize`/`text_of` default to the core's `sanitize_html`/`visible_text` (passed in by
+    tests to show the sandbox alone holds). `recorded`: verdicts `signoff` recorded for this
+    report, by `"<cid>:<legacy id>"` (`{verdict, comment, at, by}`), shown where the
+    reviewer's browser holds none."""
     if sanitize is None or text_of is None:
         from crm_notes_migration.transform import sanitize_html, visible_text
 
@@ -871,7 +880,7 @@ def render_report(
     rid = report_id(ledgers, samples, timezone_name=timezone_name, seed=seed)
     t = totals(list(ledgers))
     state, verdict = banner(t)
-    return (
+    yield (
         f'<!doctype html><html lang="en" data-report-id="{rid}" data-frame-max="{FRAME_MAX_HEIGHT_PX}" '
         f'data-csv-columns="{_e(",".join(CSV_COLUMNS))}"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_e(page_csp(script))}">'
@@ -890,6 +899,24 @@ def render_report(
         f"{_toolbar(samples)}"
         f'<div id="samples" data-frame-head="{_e(frame_head(frame_css))}" '
         f'data-recorded="{_e(json.dumps(dict(recorded or {}), sort_keys=True))}">'
-        f"{_cid_sections(ledgers, samples, tz, sanitize, text_of)}</div>"
-        f"<script>{script}</script></body></html>"
     )
+    yield from _cid_sections(ledgers, samples, tz, sanitize, text_of)
+    yield f"</div><script>{script}</script></body></html>"
+
+
+def render_report(ledgers: Sequence[CidLedger], samples: Sequence[Sample], **options: Any) -> str:
+    """The whole report as one HTML string (`report_pieces` joined; for small reports and tests)."""
+    return "".join(report_pieces(ledgers, samples, **options))
+
+
+def write_report(path: Path, ledgers: Sequence[CidLedger], samples: Sequence[Sample], **options: Any) -> None:
+    """Writes the report to `path` piece by piece, through a file beside it renamed at the
+    end: memory stays one cid's samples, and an interrupted write never leaves half a page."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8") as out:
+            for piece in report_pieces(ledgers, samples, **options):
+                out.write(piece)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

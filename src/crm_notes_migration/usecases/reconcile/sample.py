@@ -138,10 +138,11 @@ def sub_millisecond(value: datetime | str | None) -> bool:
     return isinstance(value, datetime) and value.microsecond % 1000 != 0
 
 
-_MENTION = re.compile(r"""class\s*=\s*["'][^"']*\bmention\b|data-mention|mention://""", re.I)
+#: Hints searched in the lowered HTML (a case-sensitive search there is several times
+#: faster than an IGNORECASE one over the original, and every note is searched).
+_MENTION = re.compile(r"""class\s*=\s*["'][^"']*\bmention\b|data-mention|mention://""")
 _HOSTILE = re.compile(
-    r"<\s*/?\s*(script|style|iframe|object|embed|form|meta|link|base|svg)\b|\son\w+\s*=|javascript:|vbscript:|data:",
-    re.I,
+    r"<\s*/?\s*(script|style|iframe|object|embed|form|meta|link|base|svg)\b|\son\w+\s*=|javascript:|vbscript:|data:"
 )
 
 
@@ -173,10 +174,11 @@ def categorise(sample: Sample) -> tuple[str, ...]:
     """The hard-case categories a sample belongs to (empty for a plain note), in
     `CATEGORIES` order; anomaly codes count through `ANOMALY_CATEGORY`."""
     html = sample.legacy_html or ""
+    lowered = html.lower()
     found = {anomaly_category(code) for code in sample.anomalies}
-    if _MENTION.search(html):
+    if "mention" in lowered and _MENTION.search(lowered):
         found.add(MENTIONS)
-    if _HOSTILE.search(html):
+    if _HOSTILE.search(lowered):
         found.add(SANITISED_XSS)
     if not html.isascii():
         found.add(UNICODE)

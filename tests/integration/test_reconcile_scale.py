@@ -12,9 +12,11 @@ from bson import Int64, ObjectId
 from pymongo import monitoring
 
 from crm_notes_devtools.seed.loader import load_seed
-from crm_notes_migration.cdp.mongo import CONTACTS, USERS, open_database
+from crm_notes_migration.cdp import note_streams
+from crm_notes_migration.cdp.mongo import CONTACT_NOTES, CONTACTS, MIGRATION_SOURCE, USERS, is_ferretdb, open_database
 from crm_notes_migration.cdp.note_streams import SpilledSnapshot
 from crm_notes_migration.cdp.resolve import resolve_notes
+from crm_notes_migration.cdp.signoffs import migration_fingerprints
 from crm_notes_migration.usecases.reconcile import service
 from tests.integration.test_reconcile import _reconcile
 
@@ -166,3 +168,58 @@ def test_progress_comes_per_cid_in_cid_order(isolated_settings, monkeypatch, per
     finally:
         db.client.close()
     assert seen == cids == [x.cid for x in result.ledgers]
+
+
+def _migration_doc(cid, note_id, **extra):
+    return {
+        "_id": ObjectId(),
+        "cid": Int64(cid),
+        "source": MIGRATION_SOURCE,
+        "legacy_crm_note_id": Int64(note_id),
+        "contact_id": ObjectId(),
+        "content": "<p>x</p>",
+        "migration": {"content_sha256": f"c{note_id}", "source_sha256": f"s{note_id}"},
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["snapshot", "per-cid queries"])
+def test_reconcile_fingerprints_the_documents_it_read_as_the_store_query_does(isolated_settings, monkeypatch, snapshot):
+    """The fingerprint a report's sign-off is checked against comes from reconcile's own
+    read: no second pass over `contact_notes` (one more whole-table scan on FerretDB)."""
+    load_seed(isolated_settings, 60, 5, 7)
+    db = open_database(isolated_settings)
+    try:
+        cids = sorted(db[CONTACTS].distinct("cid"))[:4]
+        db[CONTACT_NOTES].insert_many(
+            [_migration_doc(cids[0], 1), _migration_doc(cids[0], 2, created_by=ObjectId()), _migration_doc(cids[1], 3)]
+            + [_migration_doc(cids[2], 4, legacy_crm_note_id="not an id")]  # an odd id still counts
+            + [{"_id": ObjectId(), "cid": Int64(cids[0]), "content": "a CDP user's own note"}]
+        )
+        if not snapshot:
+            monkeypatch.setattr(note_streams, "SNAPSHOT_MIN_CIDS", 10**6)
+        reads = _StreamsOpened()
+        monkeypatch.setattr(service, "open_streams", _counting(service.open_streams, reads))
+        result = _reconcile(isolated_settings, workers=1)
+        got = {ledger.cid: ledger.fingerprint for ledger in result.ledgers if ledger.cid in cids}
+        assert got == migration_fingerprints(db, cids)
+        assert got[cids[0]] != got[cids[3]] and got[cids[3]] == "0:" + "0" * 64
+        assert reads.found == [snapshot and is_ferretdb(db)]  # the path this case is about
+    finally:
+        db.client.close()
+
+
+class _StreamsOpened:
+    """Per `open_streams` call, whether it gave the on-disk snapshot."""
+
+    def __init__(self) -> None:
+        self.found: list[bool] = []
+
+
+def _counting(open_streams, reads):
+    def wrapped(db, cids, directory):
+        streams = open_streams(db, cids, directory)
+        reads.found.append(streams.spec is not None)
+        return streams
+
+    return wrapped

@@ -5,8 +5,8 @@ report, samples, summary, report_id, sample_ids, fingerprint}`: whether the cid 
 clean, reconcile's status word (`ok`, `warn`, `fail`), when, the QA report it went into
 (its path, or None), how many of its notes were sampled into that report, the ledger's
 counts, and of the last reconcile that wrote a report: that report's id, the legacy ids
-of the cid's samples in it, and the fingerprint of the cid's migration documents just
-before (`signoffs.migration_fingerprints`), which `signoff` checks. Written by `reconcile`
+of the cid's samples in it, and the fingerprint (`signoffs.Fingerprint`) of the cid's
+migration documents as that reconcile read them, which `signoff` checks. Written by `reconcile`
 after each pass, removed by a rollback of the cid. Every query names its cids.
 """
 

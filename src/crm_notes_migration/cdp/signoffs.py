@@ -61,25 +61,40 @@ class SignoffLog:
         self.coll.delete_one({"_id": Int64(cid), "cid": Int64(cid)})
 
 
-def migration_fingerprints(db: Database[Any], cids: Iterable[int]) -> dict[int, str]:
-    """Per cid, a digest of its migration documents (ids, content and source hashes,
-    contact, times, author): any landing, update or withdrawal changes it. One query for
-    all the cids; the digest is order-free (a sum of per-document hashes), so memory stays
-    one number per cid."""
-    wanted = sorted({int(c) for c in cids})
-    sums = dict.fromkeys(wanted, 0)
-    counts = dict.fromkeys(wanted, 0)
-    if not wanted:
-        return {}
-    projection = {name: 1 for name in (*_FINGERPRINT_FIELDS, "cid", "migration")}
-    for doc in db[CONTACT_NOTES].find(migration_documents(wanted), projection).batch_size(1000):
-        cid = int(doc["cid"])
-        if cid not in sums:
-            continue
+class Fingerprint:
+    """The order-free digest of one cid's migration documents, fed a document at a time
+    (a sum of per-document hashes: memory stays one number). `migration_fingerprints` reads
+    it from the store; reconcile takes it from the documents it compares, in the same pass."""
+
+    __slots__ = ("count", "total")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+
+    def add(self, doc: Mapping[str, Any]) -> None:
         migration = doc.get("migration") or {}
         parts = [repr(doc.get(name)) for name in _FINGERPRINT_FIELDS]
         parts += [str(migration.get("content_sha256")), str(migration.get("source_sha256"))]
         digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-        sums[cid] = (sums[cid] + int.from_bytes(digest, "big")) % _MODULUS
-        counts[cid] += 1
-    return {cid: f"{counts[cid]}:{sums[cid]:064x}" for cid in wanted}
+        self.total = (self.total + int.from_bytes(digest, "big")) % _MODULUS
+        self.count += 1
+
+    def value(self) -> str:
+        return f"{self.count}:{self.total:064x}"
+
+
+def migration_fingerprints(db: Database[Any], cids: Iterable[int]) -> dict[int, str]:
+    """Per cid, the `Fingerprint` of its migration documents (ids, content and source
+    hashes, contact, times, author): any landing, update or withdrawal changes it. One
+    query for all the cids."""
+    wanted = sorted({int(c) for c in cids})
+    found = {cid: Fingerprint() for cid in wanted}
+    if not wanted:
+        return {}
+    projection = {name: 1 for name in (*_FINGERPRINT_FIELDS, "cid", "migration")}
+    for doc in db[CONTACT_NOTES].find(migration_documents(wanted), projection).batch_size(1000):
+        fingerprint = found.get(int(doc["cid"]))
+        if fingerprint is not None:
+            fingerprint.add(doc)
+    return {cid: fingerprint.value() for cid, fingerprint in found.items()}

@@ -41,21 +41,20 @@ def _ids(found: CappedIds) -> str:
 
 def _record_verdicts(db, result, report: Path | None, report_id: str | None) -> None:
     """Each cid's verdict, for `status` and `signoff` (cdp/reconciliations.py); with a
-    report, its id, each cid's sample ids and the fingerprint of its migration documents."""
+    report, its id, each cid's sample ids and the fingerprint of the migration documents
+    reconcile compared (taken in its own pass: the state the report shows)."""
     from crm_notes_migration.cdp.reconciliations import ReconciliationLog
-    from crm_notes_migration.cdp.signoffs import migration_fingerprints
 
     log, at = ReconciliationLog(db), datetime.now(UTC)
     sampled: dict[int, list[int]] = {}
     for s in result.samples:
         sampled.setdefault(s.cid, []).append(int(s.legacy_crm_note_id))
-    fingerprints = migration_fingerprints(db, [ledger.cid for ledger in result.ledgers]) if report_id else {}
     for ledger in result.ledgers:
         summary = {k: v for k, v in ledger.as_dict().items() if k in ("in_scope", "migrated", "parked", "accounted")}
         reviewed = None
         if report_id:
             ids = sorted(sampled.get(ledger.cid, []))
-            reviewed = {"report_id": report_id, "sample_ids": ids, "fingerprint": fingerprints.get(ledger.cid)}
+            reviewed = {"report_id": report_id, "sample_ids": ids, "fingerprint": ledger.fingerprint}
         log.record(
             ledger.cid,
             ok=ledger.ok,

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pymongo.database import Database
 
 from crm_notes_migration.cdp.mongo import CONTACT_NOTES, PARKED
+from crm_notes_migration.cdp.signoffs import Fingerprint
 from crm_notes_migration.contract import validate_note
 from crm_notes_migration.source.crm import CrmSource
 from crm_notes_migration.transform import (
@@ -111,10 +112,11 @@ def reconcile_cid(
     page_size: int = DEFAULT_PAGE_SIZE,
     stores: CidStores | None = None,
 ) -> CidLedger:
-    """Walks the cid once; returns its ledger. Offers every in-scope note to `sampler`
-    and hands each missing or mismatched one to `repair`. The stored side comes from
-    `stores` (default: per-cid queries on `db`)."""
+    """Walks the cid once; returns its ledger, with the fingerprint of the documents it
+    read. Offers every in-scope note to `sampler` and hands each missing or mismatched one
+    to `repair`. The stored side comes from `stores` (default: per-cid queries on `db`)."""
     ledger = CidLedger(cid=cid, cap=cap)
+    fingerprint = Fingerprint()
     stores = stores or IndexedStreams(db)
     merged = merge_sorted(
         {
@@ -126,6 +128,8 @@ def reconcile_cid(
     for row in merged:
         found, docs, parked = row.items
         ledger.store_documents += len(docs)
+        for doc in docs:
+            fingerprint.add(doc)
         for rec in parked:
             ledger.store_parked[str(rec.get("reason"))] += 1
         if not found:
@@ -137,6 +141,7 @@ def reconcile_cid(
         outcome, problems = _account(ledger, found[0], docs, parked, repair, cid)
         if sampler is not None:
             sampler.offer(_sample(cid, found[0], docs[0] if docs else None, outcome, problems))
+    ledger.fingerprint = fingerprint.value()
     return ledger
 
 

@@ -37,6 +37,9 @@ class CidLedger:
     parked_stale: CappedIds = None  # type: ignore[assignment]
     store_documents: int = 0
     store_parked: Counter[str] = field(default_factory=Counter)
+    #: `cdp.signoffs.Fingerprint` of the migration documents reconcile compared (what a
+    #: reviewed report's sign-off is checked against); None when the cid failed to read.
+    fingerprint: str | None = None
     api_counts: dict[str, Any] | None = None
     api_differences: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)

@@ -88,7 +88,7 @@ def _reconcile(
     stack: LocalStack, sampler: RssSampler, workdir: Path, report: Path, timeout_s: float
 ) -> tuple[int, float, float]:
     """`reconcile --report` as a subprocess; (exit code, seconds until its last cid line,
-    seconds from there until it exited). Past `timeout_s` it is stopped (exit code -9) and
+    seconds from there until it exited). Past `timeout_s` it is interrupted and
     the figures say how far it got, so that the rung's other figures still print."""
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -119,8 +119,12 @@ def _reconcile(
     try:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        proc.terminate()  # as Ctrl-C: it removes its snapshot on the way out
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         print(f"  reconcile stopped after {timeout_s:.0f}s (--reconcile-timeout)", flush=True)
     ended = time.perf_counter()
     for reader in readers:

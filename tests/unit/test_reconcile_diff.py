@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
@@ -170,3 +173,21 @@ def test_status_fails_on_accounting_warns_on_parked_and_ignores_anomalies():
     disagreeing = CidLedger(cid=1, in_scope=3, migrated=3)
     disagreeing.api_differences.append("migrated: api 2 != store 3")
     assert disagreeing.status == FAIL
+
+
+def test_the_snapshot_directory_is_removed_and_clears_what_killed_reconciles_left(tmp_path):
+    from crm_notes_migration.usecases.reconcile.snapshot import DIRECTORY_PREFIX, snapshot_directory
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    left = tmp_path / f"{DIRECTORY_PREFIX}{gone.pid}-abc"  # its reconcile was killed
+    running = tmp_path / f"{DIRECTORY_PREFIX}{os.getppid()}-def"  # a reconcile still running
+    other = tmp_path / f"{DIRECTORY_PREFIX}older-naming"
+    for d in (left, running, other):
+        d.mkdir()
+        (d / "stores.sqlite").write_bytes(b"x")
+    with snapshot_directory(tmp_path) as mine:
+        assert mine.is_dir() and mine.name.startswith(f"{DIRECTORY_PREFIX}{os.getpid()}-")
+        assert not left.exists() and running.exists() and other.exists()
+        (mine / "stores.sqlite").write_bytes(b"y")
+    assert not mine.exists()

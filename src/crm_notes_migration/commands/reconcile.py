@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from datetime import UTC, datetime
 from functools import partial
@@ -33,6 +34,12 @@ def _line(ledger: CidLedger) -> str:
     for problem in ledger.api_differences + ledger.errors:
         text += f"\n    {problem}"
     return text
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """`kill` stops reconcile as Ctrl-C does: on the way out its worker processes stop and
+    its snapshot directory (every asked document, on FerretDB) is removed."""
+    raise KeyboardInterrupt
 
 
 def _ids(found: CappedIds) -> str:
@@ -111,6 +118,7 @@ def reconcile(
     from crm_notes_migration.usecases.reconcile.service import default_workers, reconcile_and_repair, select_cids
     from crm_notes_migration.usecases.reconcile.service import reconcile as run_reconcile
 
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings()
     if repair and not settings.migration_api_token:
         typer.echo("--repair needs the migrate endpoint: set MIGRATION_API_TOKEN (and MIGRATION_API_URL)", err=True)

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -21,7 +19,12 @@ from crm_notes_migration.usecases.reconcile.ledger import CidLedger, compare_api
 from crm_notes_migration.usecases.reconcile.parallel import reconcile_in_processes
 from crm_notes_migration.usecases.reconcile.repair import Repairer
 from crm_notes_migration.usecases.reconcile.sample import Sample, StratifiedSampler
-from crm_notes_migration.usecases.reconcile.snapshot import SNAPSHOT_MIN_CIDS, CidStores, open_streams
+from crm_notes_migration.usecases.reconcile.snapshot import (
+    SNAPSHOT_MIN_CIDS,
+    CidStores,
+    open_streams,
+    snapshot_directory,
+)
 
 #: How long `--repair` waits for the queue to drain before checking again.
 DEFAULT_DRAIN_TIMEOUT_S = 600.0
@@ -133,8 +136,8 @@ def reconcile(
     whole cids on that many processes."""
     cids = list(cids)
     parallel = workers > 1 and settings is not None and repair_sink is None and len(cids) > 1
-    with tempfile.TemporaryDirectory(prefix="crm-notes-reconcile-") as tmp:
-        stores = open_streams(db, cids, Path(tmp))
+    with snapshot_directory() as tmp:
+        stores = open_streams(db, cids, tmp)
         try:
             if parallel:
                 results = reconcile_in_processes(

@@ -118,7 +118,6 @@ def reconcile(
     from crm_notes_migration.usecases.reconcile.service import default_workers, reconcile_and_repair, select_cids
     from crm_notes_migration.usecases.reconcile.service import reconcile as run_reconcile
 
-    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings()
     if repair and not settings.migration_api_token:
         typer.echo("--repair needs the migrate endpoint: set MIGRATION_API_TOKEN (and MIGRATION_API_URL)", err=True)
@@ -133,6 +132,7 @@ def reconcile(
     client = bootstrap.api_client(settings) if settings.migration_api_token else None
     sample_size = sample if report else 0
     progress = None if json_out else (lambda ledger: print(_line(ledger), file=sys.stderr, flush=True))
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         with bootstrap.crm_source(settings) as source:
             cids = select_cids(source, cid, held=lambda asked: cids_with_migration_records(db, asked))
@@ -171,6 +171,7 @@ def reconcile(
             )
         _record_verdicts(db, result, report, report_id)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if client is not None:
             client.close()
         db.client.close()
